@@ -1,0 +1,199 @@
+"""Official LaMa checkpoints -> lama_jax model directories.
+
+    python -m lama_jax.convert --checkpoint big-lama/models/best.ckpt --output big-lama-jax
+
+Reads a PyTorch Lightning checkpoint (`state_dict` with `generator.` and optionally
+`discriminator.` keys) or a bare state dict (`.pth`, `.pt`, `.npz`, `.safetensors`, with or
+without the `generator.` prefix) without executing pickled code; infers the generator's
+architecture (ngf, downsamplings, blocks, global ratio, local Fourier unit) from the tensor
+shapes; maps every key and checks every shape; writes a model directory atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from lama_jax.model_dir import (Model, ModelDirError, discriminator_abstract_variables,
+                                generator_abstract_variables, save_model)
+from lama_jax.models.discriminator import DiscriminatorConfig
+from lama_jax.models.generator import GeneratorConfig
+from lama_jax.models.variables import Variables, flat_paths
+from lama_jax.state_dict import CheckpointError, StateDict, load_state_dict
+
+
+class ConversionError(ValueError):
+    """A state dict that does not map onto our modules; the message lists every problem."""
+
+
+# Our leaf names -> PyTorch's, per collection.
+_LEAVES = {("params", "kernel"): "weight", ("params", "bias"): "bias",
+           ("params", "scale"): "weight", ("batch_stats", "mean"): "running_mean",
+           ("batch_stats", "var"): "running_var"}
+# Our submodule names are PyTorch's except in the spectral transform's first 1x1 conv-BN.
+_KEY_REWRITES = ((".convg2g.conv1.", ".convg2g.conv1.0."), (".convg2g.bn1.", ".convg2g.conv1.1."))
+_IGNORED_SUFFIX = ".num_batches_tracked"
+
+
+def _strip(state: StateDict, prefix: str) -> StateDict:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+# ------------------------------------------------------------------------------------------
+# Architecture inference.
+
+def infer_generator_config(sd: StateDict) -> GeneratorConfig:
+    """The `FFCResNetGenerator` architecture whose state dict is `sd` (keys without prefix)."""
+    stem = sd.get("model.1.ffc.convl2l.weight")
+    if stem is None or stem.ndim != 4:
+        raise ConversionError("no generator found: expected the key "
+                              "'model.1.ffc.convl2l.weight' of LaMa's FFCResNetGenerator")
+    indices = sorted({int(m.group(1)) for k in sd if (m := re.match(r"model\.(\d+)\.", k))})
+    n_down = sum(1 for i in indices if f"model.{i}.ffc.convl2l.weight" in sd and i >= 2)
+    blocks = [i for i in indices if any(k.startswith(f"model.{i}.conv1.ffc.") for k in sd)]
+    if not blocks:
+        raise ConversionError("no residual blocks found (keys 'model.N.conv1.ffc.*')")
+    first = f"model.{blocks[0]}.conv1.ffc."
+    dim = sd[first + "convl2l.weight"].shape[1] + (
+        sd[first + "convg2l.weight"].shape[1] if first + "convg2l.weight" in sd else 0)
+    global_channels = sd[first + "convl2g.weight"].shape[0] if first + "convl2g.weight" in sd else 0
+    out_key = f"model.{indices[-1]}.weight"
+    return GeneratorConfig(
+        input_nc=int(stem.shape[1]), output_nc=int(sd[out_key].shape[0]), ngf=int(stem.shape[0]),
+        n_downsampling=n_down, n_blocks=len(blocks), global_ratio=global_channels / dim,
+        enable_lfu=first + "convg2g.lfu.conv_layer.weight" in sd)
+
+
+def infer_discriminator_config(sd: StateDict) -> DiscriminatorConfig:
+    """The `NLayerDiscriminator` architecture whose state dict is `sd` (keys without prefix)."""
+    first = sd.get("model0.0.weight")
+    if first is None:
+        raise ConversionError("no discriminator found: expected the key 'model0.0.weight'")
+    n_models = len({k.split(".")[0] for k in sd if re.match(r"model\d+\.", k)})
+    return DiscriminatorConfig(input_nc=int(first.shape[1]), ndf=int(first.shape[0]),
+                               n_layers=n_models - 2)
+
+
+# ------------------------------------------------------------------------------------------
+# Key mapping.
+
+def _generator_module_key(name: str, cfg: GeneratorConfig) -> str:
+    """Our top-level generator submodule -> its index path in the official `model` Sequential."""
+    first_up = 2 + cfg.n_downsampling + cfg.n_blocks + 1  # after the ConcatTupleLayer
+    if name == "stem":
+        return "model.1"
+    if name == "out_conv":
+        return f"model.{first_up + 3 * cfg.n_downsampling + 1}"
+    kind, i = name.rsplit("_", 1)
+    offsets = {"down": 2, "block": 2 + cfg.n_downsampling}
+    if kind in offsets:
+        return f"model.{offsets[kind] + int(i)}"
+    return f"model.{first_up + 3 * int(i) + (1 if kind == 'up_bn' else 0)}"
+
+
+def _discriminator_module_key(name: str) -> str:
+    """Our discriminator submodule (`model3_bn`) -> the official one (`model3.1`)."""
+    block, part = name.split("_")
+    return f"{block}.{ {'conv': 0, 'bn': 1}[part] }"
+
+
+def _torch_layout(ours: Tuple[int, ...], theirs: np.ndarray) -> np.ndarray:
+    """PyTorch OIHW conv weights (and (in, out, kh, kw) transposed-conv weights) -> HWIO."""
+    return np.transpose(theirs, (2, 3, 1, 0)) if len(ours) == 4 else theirs
+
+
+def map_state_dict(sd: StateDict, abstract: Variables, module_key) -> Variables:
+    """Fills the `abstract` variable tree from the official `sd`, or raises listing every
+    missing, unexpected and misshapen key."""
+    values: Dict[Tuple[str, ...], np.ndarray] = {}
+    used, missing, misshapen = set(), [], []
+    for path, leaf in flat_paths(abstract).items():
+        collection, top, *inner, leaf_name = path
+        key = ".".join([module_key(top), *inner, _LEAVES[(collection, leaf_name)]])
+        for ours, theirs in _KEY_REWRITES:
+            key = key.replace(ours, theirs)
+        if key not in sd:
+            missing.append(key)
+            continue
+        used.add(key)
+        value = _torch_layout(leaf.shape, np.asarray(sd[key], np.float32))
+        if value.shape != tuple(leaf.shape):
+            misshapen.append(f"{key} {tuple(sd[key].shape)}")
+            continue
+        values[path] = value
+    unexpected = sorted(k for k in sd if k not in used and not k.endswith(_IGNORED_SUFFIX))
+    problems = ([f"missing: {', '.join(missing)}"] if missing else []) + \
+        ([f"unexpected: {', '.join(unexpected)}"] if unexpected else []) + \
+        ([f"misshapen: {', '.join(misshapen)}"] if misshapen else [])
+    if problems:
+        raise ConversionError("; ".join(problems))
+    tree: Dict[str, Any] = {}
+    for path, value in values.items():
+        node = tree
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+        node[path[-1]] = value
+    return tree
+
+
+def convert_generator(sd: StateDict) -> Tuple[GeneratorConfig, Variables]:
+    """Architecture and variables of an official generator state dict (no prefix)."""
+    cfg = infer_generator_config(sd)
+    variables = map_state_dict(sd, generator_abstract_variables(cfg),
+                               lambda name: _generator_module_key(name, cfg))
+    return cfg, variables
+
+
+def convert_discriminator(sd: StateDict) -> Tuple[DiscriminatorConfig, Variables]:
+    """Architecture and variables of an official discriminator state dict (no prefix)."""
+    cfg = infer_discriminator_config(sd)
+    variables = map_state_dict(sd, discriminator_abstract_variables(cfg),
+                               _discriminator_module_key)
+    return cfg, variables
+
+
+def convert_checkpoint(path: str) -> Model:
+    """Reads an official checkpoint or state dict and converts what it holds."""
+    sd = load_state_dict(path)
+    if any(k.startswith("generator.") for k in sd):
+        gen_sd, disc_sd = _strip(sd, "generator."), _strip(sd, "discriminator.")
+        # Other training-time modules (losses, evaluators) are not part of the model.
+    else:
+        gen_sd, disc_sd = sd, {}
+    try:
+        gen_cfg, gen_vars = convert_generator(gen_sd)
+        disc_cfg, disc_vars = convert_discriminator(disc_sd) if disc_sd else (None, None)
+    except ConversionError as e:
+        raise ConversionError(f"{path}: {e}") from None
+    return Model(gen_cfg, gen_vars, disc_cfg, disc_vars, metadata={"source": path})
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """CLI entry point; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m lama_jax.convert", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="official .ckpt/.pth/.pt/.npz/.safetensors")
+    parser.add_argument("--output", required=True, help="model directory to write")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing lama_jax model directory at --output")
+    args = parser.parse_args(argv)
+    try:
+        model = convert_checkpoint(args.checkpoint)
+        save_model(args.output, model, overwrite=args.overwrite)
+    except (CheckpointError, ConversionError, ModelDirError) as e:
+        print(f"lama_jax.convert: error: {e}", file=sys.stderr)
+        return 1
+    g = model.generator_config
+    print(f"wrote {args.output}: generator ngf={g.ngf} n_downsampling={g.n_downsampling} "
+          f"n_blocks={g.n_blocks} global_ratio={g.global_ratio} lfu={g.enable_lfu}"
+          + (f"; discriminator ndf={model.discriminator_config.ndf}"
+             if model.discriminator_config else "; no discriminator"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

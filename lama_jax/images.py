@@ -1,0 +1,79 @@
+"""Reading photos and masks from disk and writing results, with Pillow.
+
+Photos come back as RGB float32 in [0, 1] whatever their mode (grayscale, palette, RGBA,
+16-bit), upright (EXIF orientation applied), with their alpha channel kept aside. Masks come
+back as boolean hole maps: any non-zero pixel is a hole, as the official `predict` binarises.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Optional, Tuple
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+class ImageError(ValueError):
+    """An image or mask that cannot be used; the message names the file."""
+
+
+def _open(path: str) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return ImageOps.exif_transpose(im)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot read image ({e})") from None
+
+
+def to_rgb_float(im: Image.Image) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """A Pillow image as (RGB float32 [H, W, 3] in [0, 1], alpha float32 [H, W] or None)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit (or 32-bit int) grayscale
+        gray = np.asarray(im, dtype=np.float32) / 65535.0
+        return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=-1), None
+    if im.mode == "F":
+        gray = np.clip(np.asarray(im, dtype=np.float32), 0, 1)
+        return np.repeat(gray[..., None], 3, axis=-1), None
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    rgba = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
+    return rgba[..., :3], (rgba[..., 3] if has_alpha else None)
+
+
+def read_image(path: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """(RGB float32 [H, W, 3] in [0, 1], alpha float32 [H, W] or None) of an image file."""
+    return to_rgb_float(_open(path))
+
+
+def read_mask(path: str) -> np.ndarray:
+    """Boolean [H, W] hole map of a mask file (non-zero = hole)."""
+    im = _open(path)
+    if im.mode not in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
+        im = im.convert("L")
+    return np.asarray(im) > 0
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8 the way the official predict writes them (clip, truncate)."""
+    return np.clip(image * 255, 0, 255).astype(np.uint8)
+
+
+def write_png(path: str, rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> None:
+    """Writes RGB (+ alpha) floats in [0, 1] as an 8-bit PNG, atomically."""
+    pixels = to_uint8(rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], -1))
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(pixels).save(f, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

@@ -1,0 +1,147 @@
+"""Self-describing model directories: architecture (JSON) plus weights (Flax msgpack).
+
+    DIR/lama_jax_model.json     {"format": ..., "generator": {...}, "discriminator": {...}|null, ...}
+    DIR/generator.msgpack       {"params": ..., "batch_stats": ...}
+    DIR/discriminator.msgpack   optional, same layout
+
+`python -m lama_jax.convert` writes them from official checkpoints; training exports them;
+`Inpainter.load` reads them. Writes are atomic: the directory is assembled under a temporary
+name beside the target and renamed into place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, Optional
+
+import jax
+import numpy as np
+from flax import serialization
+
+from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
+from lama_jax.models.generator import Generator, GeneratorConfig
+from lama_jax.models.variables import Variables, abstract_variables, mismatches
+
+MANIFEST = "lama_jax_model.json"
+FORMAT = "lama_jax.model/1"
+# Input shapes used to build abstract variables (weights do not depend on the spatial size).
+GENERATOR_PROBE_HW = (64, 64)
+DISCRIMINATOR_PROBE_HW = (64, 64)
+
+
+class ModelDirError(ValueError):
+    """A model directory that cannot be read or written; the message names the path."""
+
+
+@dataclasses.dataclass
+class Model:
+    """A generator (and optionally a discriminator) with their variables."""
+
+    generator_config: GeneratorConfig
+    generator_variables: Variables
+    discriminator_config: Optional[DiscriminatorConfig] = None
+    discriminator_variables: Optional[Variables] = None
+    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def generator_abstract_variables(config: GeneratorConfig) -> Variables:
+    """Abstract variables of a generator with this architecture."""
+    return abstract_variables(Generator(config), (1, *GENERATOR_PROBE_HW, config.input_nc))
+
+
+def discriminator_abstract_variables(config: DiscriminatorConfig) -> Variables:
+    """Abstract variables of a discriminator with this architecture."""
+    return abstract_variables(Discriminator(config),
+                              (1, *DISCRIMINATOR_PROBE_HW, config.input_nc))
+
+
+def _to_numpy(tree: Any) -> Any:
+    return jax.tree.map(lambda a: np.asarray(a), tree)
+
+
+def save_model(directory: str, model: Model, overwrite: bool = False) -> None:
+    """Writes `model` to `directory` atomically.
+
+    An existing directory is replaced only with `overwrite=True` and only if it is itself a
+    model directory; anything else that exists at the path is left alone and reported.
+    """
+    directory = os.path.abspath(directory)
+    if os.path.lexists(directory):
+        if not overwrite:
+            raise ModelDirError(f"{directory}: already exists; choose a new path or pass --overwrite")
+        if not os.path.isfile(os.path.join(directory, MANIFEST)):
+            raise ModelDirError(f"{directory}: exists and is not a lama_jax model directory; "
+                                f"refusing to replace it")
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.tmp-", dir=parent)
+    try:
+        manifest = {
+            "format": FORMAT,
+            "generator": model.generator_config.to_dict(),
+            "discriminator": (model.discriminator_config.to_dict()
+                              if model.discriminator_config else None),
+            "metadata": model.metadata,
+        }
+        with open(os.path.join(staging, MANIFEST), "w") as f:
+            json.dump(manifest, f, indent=2)
+        parts = {"generator": model.generator_variables,
+                 "discriminator": model.discriminator_variables}
+        for name, variables in parts.items():
+            if variables is not None:
+                with open(os.path.join(staging, f"{name}.msgpack"), "wb") as f:
+                    f.write(serialization.msgpack_serialize(_to_numpy(variables)))
+        if os.path.lexists(directory):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.old-", dir=parent)
+            os.rename(directory, os.path.join(old, "model"))
+            os.rename(staging, directory)
+            shutil.rmtree(old)
+        else:
+            os.rename(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _read_variables(path: str, expected: Variables) -> Variables:
+    try:
+        with open(path, "rb") as f:
+            variables = serialization.msgpack_restore(f.read())
+    except FileNotFoundError:
+        raise ModelDirError(f"{path}: missing") from None
+    except Exception as e:  # msgpack raises several types on corrupt data
+        raise ModelDirError(f"{path}: corrupt weights file ({e})") from None
+    problems = mismatches(expected, variables)
+    if problems:
+        raise ModelDirError(f"{path}: weights do not match the architecture in {MANIFEST}: "
+                            + "; ".join(problems))
+    return variables
+
+
+def load_model(directory: str) -> Model:
+    """Reads a model directory written by `save_model`, checking every weight's shape."""
+    manifest_path = os.path.join(directory, MANIFEST)
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise ModelDirError(f"{directory}: not a lama_jax model directory (no {MANIFEST}); "
+                            f"convert an official checkpoint with python -m lama_jax.convert") from None
+    except json.JSONDecodeError as e:
+        raise ModelDirError(f"{manifest_path}: invalid JSON ({e})") from None
+    if manifest.get("format") != FORMAT:
+        raise ModelDirError(f"{manifest_path}: unsupported format {manifest.get('format')!r}, "
+                            f"expected {FORMAT!r}")
+    gen_cfg = GeneratorConfig.from_dict(manifest["generator"])
+    gen_vars = _read_variables(os.path.join(directory, "generator.msgpack"),
+                               generator_abstract_variables(gen_cfg))
+    disc_cfg = disc_vars = None
+    if manifest.get("discriminator"):
+        disc_cfg = DiscriminatorConfig.from_dict(manifest["discriminator"])
+        disc_vars = _read_variables(os.path.join(directory, "discriminator.msgpack"),
+                                    discriminator_abstract_variables(disc_cfg))
+    return Model(gen_cfg, gen_vars, disc_cfg, disc_vars, manifest.get("metadata", {}))

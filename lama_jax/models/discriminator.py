@@ -1,0 +1,66 @@
+"""PatchGAN discriminator (official `pix2pixhd.py::NLayerDiscriminator`), NHWC.
+
+    model0: 4x4 conv stride 2 (pad 2) + LeakyReLU(0.2)                 ndf
+    model1..n_layers-1: 4x4 conv stride 2 + BN + LeakyReLU           min(2 nf, 512)
+    model{n_layers}: 4x4 conv stride 1 + BN + LeakyReLU                min(2 nf, 512)
+    model{n_layers+1}: 4x4 conv stride 1 -> 1 logit channel
+
+All convs have biases and zero padding 2. The activations of model0..model{n_layers} are the
+features of the feature-matching loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lama_jax.models.ffc import batch_norm
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Architecture of the PatchGAN discriminator."""
+
+    input_nc: int = 3
+    ndf: int = 64
+    n_layers: int = 4
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain JSON-serialisable dict of the fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "DiscriminatorConfig":
+        """Inverse of `to_dict`."""
+        return cls(**d)
+
+
+class Discriminator(nn.Module):
+    """[B, H, W, 3] -> (logits [B, h, w, 1], [feature_0, ..., feature_{n_layers}])."""
+
+    config: DiscriminatorConfig = DiscriminatorConfig()
+    dtype: Optional[jnp.dtype] = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> Tuple[jax.Array, List[jax.Array]]:
+        cfg = self.config
+        x = x.astype(self.dtype or jnp.float32)
+        features = []
+        nf = cfg.ndf
+        for n in range(cfg.n_layers + 1):
+            stride = 2 if n < cfg.n_layers else 1
+            if n > 0:
+                nf = min(nf * 2, 512)
+            x = nn.Conv(nf, (4, 4), strides=stride, padding=2, dtype=self.dtype,
+                        name=f"model{n}_conv")(x)
+            if n > 0:
+                x = batch_norm(train, f"model{n}_bn", self.dtype)(x)
+            x = nn.leaky_relu(x, 0.2)
+            features.append(x)
+        logits = nn.Conv(1, (4, 4), strides=1, padding=2, dtype=self.dtype,
+                         name=f"model{cfg.n_layers + 1}_conv")(x)
+        return logits.astype(jnp.float32), features

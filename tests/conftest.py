@@ -1,0 +1,32 @@
+"""Shared test set-up: 8 simulated CPU devices and the official reference fixtures."""
+
+import os
+
+# Must happen before JAX is imported anywhere in the test session.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=8").strip()
+
+import pathlib  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+REFERENCE = pathlib.Path(os.environ.get(
+    "LAMA_JAX_REFERENCE", pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference"))
+
+
+@pytest.fixture(scope="session")
+def reference() -> pathlib.Path:
+    """Folder of the official implementation's fixtures (../shared/reference)."""
+    if not (REFERENCE / "README.md").is_file():
+        pytest.fail(f"reference fixtures not found at {REFERENCE}; set LAMA_JAX_REFERENCE")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def load_npz(reference):
+    """Loads a fixture .npz as a dict of arrays."""
+    def load(name):
+        with np.load(reference / name) as data:
+            return dict(data)
+    return load
