@@ -61,9 +61,11 @@ def infer_generator_config(sd: StateDict) -> GeneratorConfig:
     dim = sd[first + "convl2l.weight"].shape[1] + (
         sd[first + "convg2l.weight"].shape[1] if first + "convg2l.weight" in sd else 0)
     global_channels = sd[first + "convl2g.weight"].shape[0] if first + "convl2g.weight" in sd else 0
-    out_key = f"model.{indices[-1]}.weight"
+    # The output conv follows the blocks, the concat layer and 3 layers per upsampling.
+    out_conv = sd.get(f"model.{2 + n_down + len(blocks) + 1 + 3 * n_down + 1}.weight")
     return GeneratorConfig(
-        input_nc=int(stem.shape[1]), output_nc=int(sd[out_key].shape[0]), ngf=int(stem.shape[0]),
+        input_nc=int(stem.shape[1]), ngf=int(stem.shape[0]),
+        output_nc=int(out_conv.shape[0]) if out_conv is not None else 3,
         n_downsampling=n_down, n_blocks=len(blocks), global_ratio=global_channels / dim,
         enable_lfu=first + "convg2g.lfu.conv_layer.weight" in sd)
 

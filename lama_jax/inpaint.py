@@ -83,4 +83,4 @@ class Inpainter:
         hole = (mask > 0).astype(np.float32)[..., None]  # [H, W, 1]
         result = self._apply(self.variables, pad_to_modulo(image, PAD_MODULO)[None],
                              pad_to_modulo(hole, PAD_MODULO)[None])
-        return np.asarray(result[0, :h, :w])
+        return np.asarray(result)[0, :h, :w]
