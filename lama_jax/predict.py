@@ -27,6 +27,7 @@ from tqdm import tqdm
 from lama_jax.images import IMAGE_EXTENSIONS, ImageError, read_image, read_mask, write_png
 from lama_jax.inpaint import Inpainter
 from lama_jax.model_dir import ModelDirError
+from lama_jax.xla_flags import enable_cpu_onednn
 
 PROG = "lama_jax.predict"
 
@@ -91,6 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="FFT implementation: fft (jnp.fft) or dft (matrix products, for TPU)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     args = parser.parse_args(argv)
+    enable_cpu_onednn()
 
     def fail(message: str) -> int:
         print(f"{PROG}: error: {message}", file=sys.stderr)

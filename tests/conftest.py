@@ -2,9 +2,14 @@
 
 import os
 
-# Must happen before JAX is imported anywhere in the test session.
+# Must happen before JAX starts its backend: 8 simulated devices, and the CPU kernels the
+# command-line tools use.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=8").strip()
+
+from lama_jax.xla_flags import enable_cpu_onednn  # noqa: E402
+
+enable_cpu_onednn()
 
 import pathlib  # noqa: E402
 

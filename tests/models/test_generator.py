@@ -70,8 +70,8 @@ def test_stage_by_stage_on_60x90(load_npz, impl):
 
 @pytest.mark.parametrize("fixture,io_name", [("tiny_generator_state.npz", "tiny_io_250x300.npz"),
                                              ("tiny_lfu_generator_state.npz", "tiny_lfu_io_128x128.npz")])
-@pytest.mark.parametrize("impl", ["fft", "dft"])
-def test_generator_matches_official(load_npz, fixture, io_name, impl):
+@pytest.mark.parametrize("impl,conv_impl", [("fft", "xla"), ("dft", "xla"), ("fft", "shift_sum")])
+def test_generator_matches_official(load_npz, fixture, io_name, impl, conv_impl):
     cfg, variables = convert_generator(load_npz(fixture))
     io = load_npz(io_name)
     hp, wp = io["predicted_padded"].shape[:2]
@@ -79,9 +79,19 @@ def test_generator_matches_official(load_npz, fixture, io_name, impl):
     pad = ((0, hp - h), (0, wp - w))
     image = np.pad(io["image"], pad + ((0, 0),), mode="symmetric")
     mask = np.pad(io["mask"], pad, mode="symmetric")[..., None]
-    out = Generator(cfg, spectral_impl=impl).apply(variables, generator_input(image[None], mask[None]))
+    out = Generator(cfg, spectral_impl=impl, conv_impl=conv_impl).apply(
+        variables, generator_input(image[None], mask[None]))
     err = float(np.abs(np.asarray(out[0]) - io["predicted_padded"]).max())
     assert err <= TOL, err
+
+
+def test_conv_impls_agree_on_dilated_variant():
+    cfg = GeneratorConfig(ngf=8, n_blocks=1, global_ratio=0.0, block_dilation=2)
+    x = np.random.default_rng(0).random((1, 32, 40, 4), dtype=np.float32)
+    variables = Generator(cfg).init(jax.random.key(0), x)
+    a = Generator(cfg, conv_impl="xla").apply(variables, x)
+    b = Generator(cfg, conv_impl="shift_sum").apply(variables, x)
+    np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_local_fourier_unit_needs_square_maps(load_npz):
