@@ -21,6 +21,12 @@ class ImageError(ValueError):
     """An image or mask that cannot be used; the message names the file."""
 
 
+def is_inside(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or lies under it (after resolving links)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _open(path: str) -> Image.Image:
     try:
         with Image.open(path) as im:

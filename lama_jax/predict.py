@@ -24,7 +24,8 @@ from typing import List, Optional
 
 from tqdm import tqdm
 
-from lama_jax.images import IMAGE_EXTENSIONS, ImageError, read_image, read_mask, write_png
+from lama_jax.images import (IMAGE_EXTENSIONS, ImageError, is_inside, read_image, read_mask,
+                             write_png)
 from lama_jax.inpaint import Inpainter
 from lama_jax.model_dir import ModelDirError
 from lama_jax.xla_flags import enable_cpu_onednn
@@ -40,10 +41,6 @@ class Job:
     mask: str
     output: str
 
-
-def _inside(path: str, folder: str) -> bool:
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def folder_jobs(input_dir: str, output_dir: str) -> tuple[List[Job], List[str]]:
@@ -102,7 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if os.path.isdir(args.input):
         if args.mask:
             return fail(f"{args.mask}: --mask is only for a single photo, not a folder input")
-        if _inside(args.output, args.input):
+        if is_inside(args.output, args.input):
             return fail(f"{args.output}: the output folder is inside the input folder "
                         f"{args.input}; choose another")
         jobs, errors = folder_jobs(args.input, args.output)

@@ -1,0 +1,120 @@
+"""Random-access image sources for the Grain pipeline, and decoding to RGB uint8.
+
+A source is any sequence (`len`, `[i]`) of records; a record is a dict holding either
+`"image"` (a decoded array, as `tfds.data_source` returns, or encoded bytes) or `"path"`.
+
+    sample_photos()                     photos that ship inside scikit-image (offline default)
+    ImageFolder("/data/places")         *.jpg/*.jpeg/*.png/*.webp under a folder, recursively
+    tfds_source("places365_small", "train", data_dir=...)   an ArrayRecord TFDS dataset
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from lama_jax.images import ImageError, to_rgb_float
+
+Record = Dict[str, Any]
+FOLDER_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+# Colour and grayscale photos bundled in the scikit-image wheel (no download needed).
+SAMPLE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket", "hubble_deep_field",
+                 "immunohistochemistry", "retina", "stereo_motorcycle", "brick", "grass",
+                 "gravel", "moon", "coins", "page")
+
+
+def sample_photos(names: Sequence[str] = SAMPLE_PHOTOS) -> List[Record]:
+    """The scikit-image sample photos as records (arrays in their native modes)."""
+    import skimage.data
+
+    records = []
+    for name in names:
+        image = getattr(skimage.data, name)()
+        if isinstance(image, tuple):  # stereo pairs: take the left view
+            image = image[0]
+        records.append({"image": np.asarray(image), "name": name})
+    return records
+
+
+class ImageFolder:
+    """Image files under `root` (recursive), sorted by path for a stable order."""
+
+    def __init__(self, root: str):
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"{root}: no such folder")
+        self.paths = sorted(
+            os.path.join(d, f) for d, _, files in os.walk(root) for f in files
+            if f.lower().endswith(FOLDER_EXTENSIONS))
+        if not self.paths:
+            raise ValueError(f"{root}: no {'/'.join(FOLDER_EXTENSIONS)} images found")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Record:
+        return {"path": self.paths[index]}
+
+
+def tfds_source(name: str, split: str, data_dir: Optional[str] = None):
+    """`tfds.data_source(name, split)`: random access into a prepared ArrayRecord dataset."""
+    import tensorflow_datasets as tfds
+
+    return tfds.data_source(name, split=split, data_dir=data_dir)
+
+
+def make_source(spec: str, split: str = "train", data_dir: Optional[str] = None):
+    """A source from a config string: "sample", "folder:/path" or "tfds:name"."""
+    kind, _, arg = spec.partition(":")
+    if kind == "sample":
+        return sample_photos()
+    if kind == "folder" and arg:
+        return ImageFolder(arg)
+    if kind == "tfds" and arg:
+        return tfds_source(arg, split, data_dir)
+    raise ValueError(f"unknown data source {spec!r}; use 'sample', 'folder:/path' or 'tfds:name'")
+
+
+def record_name(record: Record, index: int) -> str:
+    """A name for messages: the file path, the sample name, or the record index."""
+    return str(record.get("path") or record.get("name") or f"record {index}")
+
+
+def _array_to_pil(image: np.ndarray) -> Image.Image:
+    image = np.asarray(image)
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.dtype == np.uint16:
+        return Image.fromarray(image) if image.ndim == 2 else Image.fromarray((image >> 8).astype(np.uint8))
+    if image.dtype != np.uint8:
+        raise ImageError(f"unsupported image array dtype {image.dtype}")
+    return Image.fromarray(image)
+
+
+def decode_rgb8(record: Record) -> np.ndarray:
+    """RGB uint8 [H, W, 3] of a record, whatever its mode (grayscale, palette, RGBA, 16-bit).
+
+    Raises `ImageError` for data that cannot be decoded.
+    """
+    image = record.get("image")
+    try:
+        if isinstance(image, np.ndarray):
+            pil = _array_to_pil(image)
+        else:
+            source = io.BytesIO(image) if isinstance(image, (bytes, bytearray)) else record["path"]
+            with Image.open(source) as f:
+                f.load()
+                pil = ImageOps.exif_transpose(f)
+    except ImageError:
+        raise
+    except Exception as e:  # Pillow raises many types for corrupt data
+        raise ImageError(f"cannot decode image ({e})") from None
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # high bit depth: scale, then round
+        rgb, _ = to_rgb_float(pil)
+        return np.round(rgb * 255).astype(np.uint8)
+    return np.asarray(pil.convert("RGB"))

@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pytest
+
+from lama_jax.data.masks import (PRESETS, TRAIN_PRESET, BoxParams, IrregularParams, MixedParams,
+                                 OutpaintingParams, box_mask, irregular_mask, mixed_mask,
+                                 outpainting_mask, preset)
+
+N_MASKS = 4000  # as the official statistics
+
+
+@pytest.fixture(scope="module")
+def official_stats(reference):
+    return json.loads((reference / "official_mask_stats.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_coverage_matches_official_statistics(official_stats, name):
+    ref = official_stats["train_256" if name == TRAIN_PRESET else name]
+    size, params, rng = ref["size"], preset(name), np.random.default_rng(0)
+    coverage = np.array([mixed_mask(rng, size, size, params).mean() for _ in range(N_MASKS)])
+    assert abs(coverage.mean() - ref["mean"]) <= 0.02
+    for q in (10, 50, 90):
+        assert abs(np.percentile(coverage, q) - ref[f"q{q}"]) <= 0.03, q
+
+
+def test_masks_are_pure_functions_of_the_seed():
+    params = preset(TRAIN_PRESET)
+    a = [mixed_mask(np.random.default_rng(7), 256, 256, params) for _ in range(3)]
+    assert all(np.array_equal(a[0], m) for m in a)
+    assert a[0].dtype == np.uint8 and set(np.unique(a[0])) <= {0, 1}
+    b = mixed_mask(np.random.default_rng(8), 256, 256, params)
+    assert not np.array_equal(a[0], b)
+
+
+def test_irregular_stroke_widths_follow_brush_width():
+    thin = irregular_mask(np.random.default_rng(0), 256, 256, IrregularParams(max_width=1, min_times=3))
+    thick = irregular_mask(np.random.default_rng(0), 256, 256, IrregularParams(max_width=60, min_times=3))
+    assert 0 < thin.mean() < thick.mean()
+
+
+def test_boxes_respect_margin_and_sizes():
+    p = BoxParams(margin=10, bbox_min_size=30, bbox_max_size=40, min_times=1, max_times=1)
+    for seed in range(20):
+        m = box_mask(np.random.default_rng(seed), 128, 128, p)
+        ys, xs = np.nonzero(m)
+        assert ys.min() >= 10 and xs.min() >= 10 and ys.max() < 118 and xs.max() < 118
+        assert 30 <= ys.max() - ys.min() + 1 <= 40 and 30 <= xs.max() - xs.min() + 1 <= 40
+    with pytest.raises(ValueError, match="too small"):
+        box_mask(np.random.default_rng(0), 40, 40, p)
+
+
+def test_outpainting_masks_touch_the_border():
+    p = OutpaintingParams()
+    for seed in range(20):
+        m = outpainting_mask(np.random.default_rng(seed), 64, 64, p)
+        assert m.any()
+        assert m[0].all() or m[-1].all() or m[:, 0].all() or m[:, -1].all()
+        assert m.mean() < 1
+
+
+def test_mixture_renormalises_and_inverts():
+    only_boxes = MixedParams(irregular_proba=0, box_proba=5, box=BoxParams(min_times=1))
+    m = mixed_mask(np.random.default_rng(0), 128, 128, only_boxes)
+    ys, xs = np.nonzero(m)
+    assert m[ys.min():ys.max() + 1, xs.min():xs.max() + 1].any()
+    inverted = MixedParams(irregular_proba=0, box_proba=1, box=BoxParams(min_times=1), invert_proba=1)
+    assert mixed_mask(np.random.default_rng(0), 128, 128, inverted).mean() > 0.5
+    with pytest.raises(ValueError, match="unknown mask preset"):
+        preset("random_huge_2048")
