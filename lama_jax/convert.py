@@ -34,8 +34,9 @@ class ConversionError(ValueError):
 _LEAVES = {("params", "kernel"): "weight", ("params", "bias"): "bias",
            ("params", "scale"): "weight", ("batch_stats", "mean"): "running_mean",
            ("batch_stats", "var"): "running_var"}
-# Our submodule names are PyTorch's except in the spectral transform's first 1x1 conv-BN.
-_KEY_REWRITES = ((".convg2g.conv1.", ".convg2g.conv1.0."), (".convg2g.bn1.", ".convg2g.conv1.1."))
+# Our submodule names are PyTorch's except where PyTorch uses nn.Sequential indices.
+_KEY_REWRITES = ((".convg2g.conv1.", ".convg2g.conv1.0."), (".convg2g.bn1.", ".convg2g.conv1.1."),
+                 (".downsample_conv.", ".downsample.0."), (".downsample_bn.", ".downsample.1."))
 _IGNORED_SUFFIX = ".num_batches_tracked"
 
 
@@ -156,6 +157,24 @@ def convert_discriminator(sd: StateDict) -> Tuple[DiscriminatorConfig, Variables
     variables = map_state_dict(sd, discriminator_abstract_variables(cfg),
                                _discriminator_module_key)
     return cfg, variables
+
+
+def _resnet_module_key(name: str) -> str:
+    """`layer3_0` -> `layer3.0`; stem names are unchanged."""
+    return name.replace("_", ".")
+
+
+def convert_resnet50dilated(sd: StateDict) -> Variables:
+    """Variables of the ADE20K ResNet50-dilated encoder (the HRF perceptual loss backbone)
+    from `encoder_epoch_20.pth` or a LaMa training checkpoint (`loss_resnet_pl.impl.*`)."""
+    from lama_jax.models.backbones import ResNet50Dilated
+    from lama_jax.models.variables import abstract_variables
+
+    for prefix in ("loss_resnet_pl.impl.", "module."):
+        if any(k.startswith(prefix) for k in sd):
+            sd = _strip(sd, prefix)
+    return map_state_dict(sd, abstract_variables(ResNet50Dilated(), (1, 64, 64, 3)),
+                          _resnet_module_key)
 
 
 def convert_checkpoint(path: str) -> Model:

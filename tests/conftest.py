@@ -1,6 +1,7 @@
 """Shared test set-up: 8 simulated CPU devices and the official reference fixtures."""
 
 import os
+import tempfile
 
 # Must happen before JAX starts its backend: 8 simulated devices, and the CPU kernels the
 # command-line tools use.
@@ -10,6 +11,15 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
 from lama_jax.xla_flags import enable_cpu_onednn  # noqa: E402
 
 enable_cpu_onednn()
+
+import jax  # noqa: E402
+
+# Training tests compile the same step in several runs (straight, interrupted, resumed): the
+# persistent compilation cache turns the repeats into loads.
+jax.config.update("jax_compilation_cache_dir",
+                  os.path.join(tempfile.gettempdir(), "lama_jax_test_jax_cache"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 import pathlib  # noqa: E402
 

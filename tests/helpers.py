@@ -42,3 +42,27 @@ def malicious_pickle(command: str) -> bytes:
     buf = io.BytesIO()
     pickle.dump({"state_dict": {"x": _RunsCommand(command)}}, buf, protocol=2)
     return buf.getvalue()
+
+
+def state_dict_from_recipe(tsv_path, seed):
+    """Random weights rebuilt from a reference `*_weights_recipe.tsv` (rules in its README)."""
+    rng = np.random.default_rng(seed)
+    rules = {
+        "normal*sqrt(2/fan_in)": lambda s: rng.standard_normal(s) * np.sqrt(2 / np.prod(s[1:])),
+        "normal*sqrt(1/fan_in)": lambda s: rng.standard_normal(s) * np.sqrt(1 / s[1]),
+        "1+0.1*normal": lambda s: 1 + 0.1 * rng.standard_normal(s),
+        "0.1*normal": lambda s: 0.1 * rng.standard_normal(s),
+        "1+0.2*uniform": lambda s: 1 + 0.2 * rng.random(s),
+    }
+    sd = {}
+    with open(tsv_path) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            key, shape, dtype, rule = line.rstrip("\n").split("\t")[:4]
+            dims = tuple(int(s) for s in shape.split("x")) if shape else ()
+            if rule == "zeros":
+                sd[key] = np.zeros(dims, np.int64 if dtype == "int64" else np.float32)
+            else:
+                sd[key] = rules[rule](dims).astype(np.float32)
+    return sd

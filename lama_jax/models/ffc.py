@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 SpectralImpl = Literal["fft", "dft"]
-# How stride-1 FFC convolutions with more input than output channels are computed: "xla"
-# (a convolution op) or "shift_sum" (`ShiftSumConv`, 2x faster for them on CPU).
+# How stride-1 convolutions with more input than output channels are computed: "xla" (a
+# convolution op) or "shift_sum" (`ShiftSumConv`: 2-10x faster for them in CPU inference; its
+# backward pass is slow, so training uses "xla").
 ConvImpl = Literal["xla", "shift_sum"]
 # A feature map split into its local and global channel groups. Either may be None when the
 # layer has no channels of that kind (the official code uses the integer 0 for "absent").

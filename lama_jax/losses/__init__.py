@@ -1,0 +1,1 @@
+"""LaMa's training losses (official `saicinpainting/training/losses/` and `trainers/default.py`)."""

@@ -1,0 +1,55 @@
+"""Train LaMa: `python -m lama_jax.main --config=configs/big.py --workdir=DIR`.
+
+Override any config value on the command line, e.g. `--config.batch_size=240`. Restarting with
+the same --workdir resumes from its newest checkpoint. On several hosts (a Cloud TPU pod
+slice, a multi-node GPU job), run the same command on every host with --distributed.
+"""
+
+import logging
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from lama_jax.xla_flags import enable_cpu_onednn
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "experiment config file (configs/*.py)",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "folder for checkpoints, logs and the exported model")
+flags.DEFINE_bool("distributed", False,
+                  "call jax.distributed.initialize() (multi-host; auto-detects TPU pods, SLURM, ...)")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+class _QuietLibraries(logging.Filter):
+    """Drops INFO records of orbax (several lines per checkpoint); keeps its warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
+
+
+def main(argv):
+    """Entry point after absl parsed the flags."""
+    del argv
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietLibraries())
+    enable_cpu_onednn()
+    import jax
+
+    from lama_jax.train import TrainingDiverged, train_and_evaluate
+
+    if FLAGS.distributed:
+        jax.distributed.initialize()
+    logging.info("JAX process %d of %d, %d local / %d global devices (%s)", jax.process_index(),
+                 jax.process_count(), jax.local_device_count(), jax.device_count(),
+                 jax.devices()[0].device_kind)
+    try:
+        train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except (TrainingDiverged, FileNotFoundError, ValueError) as e:
+        print(f"lama_jax.main: error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,117 @@
+"""Pure training and evaluation steps (jit them with the shardings of `lama_jax.parallel`).
+
+One training step follows the official Lightning loop: first the generator update, then the
+discriminator update on a fresh (detached) prediction of the updated generator. Both networks
+run in train mode throughout (BatchNorm uses and updates batch statistics), and the
+discriminator sees real and fake images in separate calls, as the official code.
+
+Generator loss (official big-lama.yaml / lama-fourier.yaml):
+    10 * L1 on known pixels + 10 * mean softplus(-D(fake)) + 100 * feature matching
+    + 30 * HRF perceptual (sum over ResNet50-dilated stages of MSE)
+Discriminator loss:
+    mean(softplus(-D(real)) + 0.001 * R1 + m softplus(D(fake)) + (1 - m) softplus(-D(fake)))
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from lama_jax.losses import adversarial, reconstruction
+from lama_jax.losses.perceptual import hrf_perceptual
+from lama_jax.metrics.ssim import psnr, ssim
+from lama_jax.models.generator import composite, generator_input
+from lama_jax.models.variables import Variables
+from lama_jax.state import Networks, NetState, TrainState
+
+Batch = Dict[str, jax.Array]
+Metrics = Dict[str, jax.Array]
+
+
+def _apply_train(module, net: NetState, params, x: jax.Array, batch_stats=None):
+    """Train-mode apply; returns (output, updated batch_stats)."""
+    out, mutated = module.apply(
+        {"params": params, "batch_stats": net.batch_stats if batch_stats is None else batch_stats},
+        x, train=True, mutable=["batch_stats"])
+    return out, mutated["batch_stats"]
+
+
+def _update(tx: optax.GradientTransformation, net: NetState, grads, batch_stats) -> NetState:
+    updates, opt_state = tx.update(grads, net.opt_state, net.params)
+    return NetState(optax.apply_updates(net.params, updates), batch_stats, opt_state)
+
+
+def train_step(nets: Networks, losses: ml_collections.ConfigDict, state: TrainState,
+               batch: Batch, backbone_variables: Variables) -> Tuple[TrainState, Metrics]:
+    """One generator and one discriminator update on `batch` (image [B, H, W, 3] in [0, 1],
+    mask [B, H, W, 1] in {0, 1})."""
+    image, mask = batch["image"], batch["mask"]
+    x = generator_input(image, mask)  # [B, H, W, 4]
+    G, D = nets.generator, nets.discriminator
+    g, d = state.generator, state.discriminator
+
+    def generator_loss(g_params):
+        pred, g_stats = _apply_train(G, g, g_params, x)  # [B, H, W, 3]
+        (_, real_feats), d_stats = _apply_train(D, d, d.params, image)
+        (fake_logits, fake_feats), d_stats = _apply_train(D, d, d.params, pred, d_stats)
+        real_feats = jax.lax.stop_gradient(real_feats)
+        terms = {
+            "l1": reconstruction.masked_l1(pred, image, mask, losses.l1_weight_known,
+                                           losses.l1_weight_missing),
+            "adversarial": losses.adversarial_weight * adversarial.generator_loss(fake_logits),
+            "feature_matching": losses.feature_matching_weight
+            * reconstruction.feature_matching(fake_feats, real_feats),
+        }
+        if nets.backbone is not None:
+            terms["hrf_perceptual"] = losses.hrf_perceptual_weight * hrf_perceptual(
+                nets.backbone, backbone_variables, pred, image)
+        total = sum(terms.values())
+        return total, (terms, g_stats, d_stats)
+
+    (g_total, (g_terms, g_stats, d_stats)), g_grads = jax.value_and_grad(
+        generator_loss, has_aux=True)(g.params)
+    g = _update(nets.generator_tx, g, g_grads, g_stats)
+    d = d.replace(batch_stats=d_stats)
+
+    pred, g_stats = _apply_train(G, g, g.params, x)
+    g = g.replace(batch_stats=g_stats)
+    fake = jax.lax.stop_gradient(pred)
+
+    def discriminator_loss(d_params):
+        def real_logit_sum(img):
+            (logits, _), stats = _apply_train(D, d, d_params, img)
+            return jnp.sum(logits), (logits, stats)
+
+        grad_real, (real_logits, stats) = jax.grad(real_logit_sum, has_aux=True)(image)
+        (fake_logits, _), stats = _apply_train(D, d, d_params, fake, stats)
+        r1 = adversarial.r1_penalty(grad_real)
+        loss = adversarial.discriminator_loss(real_logits, fake_logits, mask, r1, losses.r1_gp_coef)
+        return loss, (r1, stats)
+
+    (d_total, (r1, d_stats)), d_grads = jax.value_and_grad(
+        discriminator_loss, has_aux=True)(d.params)
+    d = _update(nets.discriminator_tx, d, d_grads, d_stats)
+
+    metrics = {f"generator/{k}": v for k, v in g_terms.items()}
+    metrics.update({
+        "generator/total": g_total, "generator/grad_norm": optax.tree.norm(g_grads),
+        "discriminator/total": d_total, "discriminator/r1": r1,
+        "discriminator/grad_norm": optax.tree.norm(d_grads),
+    })
+    metrics["all_finite"] = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
+    return TrainState(state.step + 1, g, d), metrics
+
+
+def eval_step(nets: Networks, state: TrainState, batch: Batch) -> Dict[str, jax.Array]:
+    """Per-image validation metrics of the inpainted result (eval-mode BatchNorm) and the
+    images for summaries: L1, PSNR, SSIM [B]; inpainted [B, H, W, 3]."""
+    image, mask = batch["image"], batch["mask"]
+    pred = nets.generator.apply(state.generator.variables, generator_input(image, mask), train=False)
+    inpainted = composite(image, mask, pred)
+    return {"l1": jnp.mean(jnp.abs(inpainted - image), axis=(1, 2, 3)),
+            "psnr": psnr(inpainted, image), "ssim": ssim(inpainted, image),
+            "inpainted": inpainted}

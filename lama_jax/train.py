@@ -1,0 +1,207 @@
+"""train_and_evaluate(config, workdir): LaMa training on a device mesh, resumable exactly.
+
+    mesh -> data (this host's shard) -> abstract state -> restore or init -> loop:
+        jitted step (explicit shardings, donated state) -> metrics every `log_every` steps
+        -> validation + image grid every `eval_every` steps -> checkpoint every
+        `checkpoint_every` steps and on SIGTERM -> export the model directory at the end
+
+`workdir` holds `checkpoints/` (orbax), TensorBoard event files and `model/` (a model
+directory for `Inpainter.load` and `python -m lama_jax.predict`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import signal
+import threading
+from typing import Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from clu import metric_writers, periodic_actions
+from jax.experimental import multihost_utils
+
+from lama_jax.checkpoint import Checkpointer
+from lama_jax.convert import convert_resnet50dilated
+from lama_jax.data import masks as mask_presets
+from lama_jax.data.pipeline import eval_dataset, train_dataset
+from lama_jax.data.sources import make_source
+from lama_jax.model_dir import Model, load_model, save_model
+from lama_jax.models.variables import Variables
+from lama_jax.parallel import (batch_sharding, global_batch, make_mesh, replicated,
+                               state_shardings, with_shardings)
+from lama_jax.state import Networks, TrainState, build_networks, init_train_state, with_weights
+from lama_jax.state_dict import load_state_dict
+from lama_jax.steps import eval_step, train_step
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or gradient became NaN or Inf; the message says where and what was kept."""
+
+
+def backbone_variables(nets: Networks, path: str) -> Optional[Variables]:
+    """Frozen HRF perceptual backbone weights: the official `encoder_epoch_20.pth` (or an
+    .npz/.safetensors state dict), or "random" (random weights, only for offline demos)."""
+    if nets.backbone is None:
+        return None
+    if path == "random":
+        logging.warning("HRF perceptual loss with a RANDOM backbone (demo only); set "
+                        "--config.losses.hrf_weights_path to encoder_epoch_20.pth")
+        return nets.backbone.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False)
+    if not path:
+        raise FileNotFoundError(
+            "the HRF perceptual loss needs the ADE20K ResNet50-dilated weights: download "
+            "ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth (CSAILVision) and set "
+            "--config.losses.hrf_weights_path=/path/to/encoder_epoch_20.pth")
+    return convert_resnet50dilated(load_state_dict(path))
+
+
+@contextlib.contextmanager
+def _sigterm_flag():
+    """An event set by SIGTERM (a preemption notice) while the block runs; the previous
+    handler is restored afterwards. Signals can only be caught in the main thread."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _image_grid(batch: Dict[str, np.ndarray], inpainted: np.ndarray, rows: int = 4) -> np.ndarray:
+    """[rows*H, 4*W, 3]: masked input | mask | inpainted | original, one row per image."""
+    image, mask = batch["image"][:rows], batch["mask"][:rows]
+    columns = [image * (1 - mask), np.repeat(mask, 3, axis=-1), inpainted[:rows], image]
+    return np.concatenate([np.concatenate(list(c), axis=0) for c in columns], axis=1)
+
+
+def _check_finite(metrics: Dict[str, np.ndarray], step: int, last_saved: Optional[int]) -> None:
+    if not bool(metrics["all_finite"]):
+        bad = sorted(k for k, v in metrics.items() if k != "all_finite" and not np.all(np.isfinite(v)))
+        kept = f"the last good checkpoint is step {last_saved}" if last_saved else "no checkpoint was written"
+        raise TrainingDiverged(f"non-finite values at step {step} in {', '.join(bad)}; stopped, "
+                               f"{kept}")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+    """Trains (or resumes) the run in `workdir`; returns the final state."""
+    os.makedirs(workdir, exist_ok=True)
+    process, processes = jax.process_index(), jax.process_count()
+    if config.batch_size % jax.device_count():
+        raise ValueError(f"batch_size {config.batch_size} must be divisible by the number of "
+                         f"devices ({jax.device_count()})")
+    mesh = make_mesh(config.mesh.data, config.mesh.fsdp)
+    nets = build_networks(config)
+
+    # Data: this host's shard, and a fixed validation set.
+    source = make_source(config.data.source, config.data.split, config.data.data_dir or None)
+    train_iter = iter(train_dataset(
+        source, crop_size=config.data.crop_size, batch_size=config.batch_size // processes,
+        seed=config.seed, masks=mask_presets.preset(config.data.mask_preset),
+        worker_count=config.data.worker_count, shard_index=process, shard_count=processes))
+    eval_source = make_source(config.data.eval_source, config.data.eval_split,
+                              config.data.data_dir or None)
+    eval_set = eval_dataset(eval_source, size=config.data.crop_size,
+                            batch_size=config.eval_batch_size,
+                            masks=mask_presets.preset(config.data.eval_mask_preset),
+                            seed=config.seed, num_records=config.data.eval_records)
+
+    # State: abstract shapes first, then a sharded restore or init.
+    init = functools.partial(init_train_state, nets, crop_size=config.data.crop_size)
+    rng = jax.random.key(config.seed)
+    abstract = jax.eval_shape(init, rng)
+    shardings = state_shardings(mesh, abstract)
+    checkpointer = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
+                                config.keep_checkpoints, config.checkpoint_every)
+    start = checkpointer.latest_step()
+    if start is not None:
+        state = checkpointer.restore(start, with_shardings(abstract, shardings), train_iter)
+        logging.info("resumed from step %d (checkpoint in %s)", start, workdir)
+    else:
+        state = jax.jit(init, out_shardings=shardings)(rng)
+        if config.init_from:
+            model = load_model(config.init_from)
+            state = jax.device_put(with_weights(state, model.generator_variables,
+                                                model.discriminator_variables), shardings)
+            logging.info("initialised from %s", config.init_from)
+        start = 0
+        logging.info("starting from scratch")
+    backbone = jax.device_put(backbone_variables(nets, config.losses.hrf_weights_path),
+                              replicated(mesh))
+
+    step_fn = jax.jit(functools.partial(train_step, nets, config.losses),
+                      in_shardings=(shardings, batch_sharding(mesh), replicated(mesh)),
+                      out_shardings=(shardings, replicated(mesh)), donate_argnums=0)
+    eval_fn = jax.jit(functools.partial(eval_step, nets),
+                      in_shardings=(shardings, replicated(mesh)), out_shardings=replicated(mesh))
+
+    writer = metric_writers.create_default_writer(workdir, just_logging=process > 0)
+    writer.write_hparams({k: str(v) for k, v in config.to_dict().items()})
+    report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps,
+                                             writer=writer, every_steps=config.log_every)
+    last_saved = start or None
+    skipped_total = 0
+
+    def evaluate(step: int) -> None:
+        sums: Dict[str, float] = {}
+        count, grid = 0, None
+        for host_batch in eval_set:
+            out = jax.device_get(eval_fn(state, jax.device_put(host_batch, replicated(mesh))))
+            for k in ("l1", "psnr", "ssim"):
+                sums[k] = sums.get(k, 0.0) + float(np.sum(out[k]))
+            count += len(out["l1"])
+            if grid is None:
+                grid = _image_grid(host_batch, out["inpainted"])
+        writer.write_scalars(step, {f"eval/{k}": v / count for k, v in sums.items()})
+        writer.write_images(step, {"eval/inpainting": grid[None]})
+
+    def save(step: int, metrics: Optional[Dict[str, np.ndarray]], force: bool = False) -> None:
+        nonlocal last_saved
+        if metrics is not None:
+            _check_finite(metrics, step, last_saved)
+        checkpointer.save(step, state, train_iter, force=force)
+        last_saved = step
+
+    metrics = None
+    step = start
+    with _sigterm_flag() as preempted, contextlib.ExitStack() as cleanup:
+        cleanup.callback(writer.flush)
+        cleanup.callback(checkpointer.close)
+        while step < config.num_train_steps:
+            host_batch = next(train_iter)
+            skipped_total += int(host_batch.pop("skipped").sum())  # counted on the host: no sync
+            state, metrics = step_fn(state, global_batch(host_batch, mesh), backbone)
+            step += 1
+            report(step)
+            if step % config.log_every == 0 or step == config.num_train_steps:
+                host = jax.device_get(metrics)
+                _check_finite(host, step, last_saved)
+                host.pop("all_finite")
+                writer.write_scalars(step, {**host, "data/skipped_records": skipped_total})
+            if step % config.eval_every == 0 or step == config.num_train_steps:
+                evaluate(step)
+            stop = preempted.is_set() or (processes > 1 and checkpointer.reached_preemption(step))
+            if checkpointer.should_save(step) or stop or step == config.num_train_steps:
+                save(step, jax.device_get(metrics), force=True)
+            if stop:
+                logging.warning("preemption notice: saved step %d; restart with the same "
+                                "--workdir to resume", step)
+                break
+    if step == config.num_train_steps:
+        g, d = multihost_utils.process_allgather(
+            (state.generator.variables, state.discriminator.variables), tiled=True)
+        if process == 0:
+            export = os.path.join(workdir, "model")
+            save_model(export, Model(nets.generator.config, g, nets.discriminator.config, d,
+                                     {"source": f"trained in {workdir}", "step": step}),
+                       overwrite=True)
+            logging.info("wrote the trained model to %s", export)
+    return state
