@@ -13,7 +13,6 @@ bf16 matrix throughput that they reach.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import pathlib
 import platform
@@ -24,10 +23,9 @@ import jax
 import numpy as np
 
 from lama_jax.config_files import load_config_file
-from lama_jax.parallel import batch_sharding, global_batch, make_mesh, replicated, state_shardings
-from lama_jax.state import build_networks, init_train_state
-from lama_jax.steps import train_step
-from lama_jax.train import backbone_variables
+from lama_jax.parallel import global_batch, make_mesh, replicated
+from lama_jax.state import build_networks
+from lama_jax.train import backbone_variables, compile_training
 from lama_jax.xla_flags import enable_cpu_onednn
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -47,13 +45,9 @@ def bench(config_name: str, batch: int, dtype: str, spectral: str, steps: int):
     config.compute_dtype, config.spectral_impl = dtype, spectral
     nets = build_networks(config)
     mesh = make_mesh(-1, 1)
-    init = functools.partial(init_train_state, nets, crop_size=256)
-    shardings = state_shardings(mesh, jax.eval_shape(init, jax.random.key(0)))
-    state = jax.jit(init, out_shardings=shardings)(jax.random.key(0))
+    program = compile_training(nets, config.losses, mesh, crop_size=256)
+    state, step = program.init(jax.random.key(0)), program.step
     backbone = jax.device_put(backbone_variables(nets, "random"), replicated(mesh))
-    step = jax.jit(functools.partial(train_step, nets, config.losses),
-                   in_shardings=(shardings, batch_sharding(mesh), replicated(mesh)),
-                   out_shardings=(shardings, replicated(mesh)), donate_argnums=0)
     rng = np.random.default_rng(0)
     data = global_batch({"image": rng.random((batch, 256, 256, 3), dtype=np.float32),
                          "mask": (rng.random((batch, 256, 256, 1)) > 0.6).astype(np.float32)}, mesh)

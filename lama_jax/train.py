@@ -12,12 +12,13 @@ directory for `Inpainter.load` and `python -m lama_jax.predict`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import signal
 import threading
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,7 @@ import ml_collections
 import numpy as np
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh
 
 from lama_jax.checkpoint import Checkpointer
 from lama_jax.convert import convert_resnet50dilated
@@ -91,6 +93,28 @@ def _check_finite(metrics: Dict[str, np.ndarray], step: int, last_saved: Optiona
                                f"{kept}")
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingProgram:
+    """The jitted, sharded pieces of a run on one mesh."""
+
+    abstract_state: TrainState  # ShapeDtypeStructs
+    shardings: TrainState  # NamedShardings, same tree
+    init: Callable[[jax.Array], TrainState]  # rng -> sharded fresh state
+    step: Callable  # (state, global batch, backbone variables) -> (state, metrics); donates state
+
+
+def compile_training(nets: Networks, losses: ml_collections.ConfigDict, mesh: Mesh,
+                     crop_size: int) -> TrainingProgram:
+    """Abstract state, shardings and the jitted init and train step for `mesh`."""
+    init = functools.partial(init_train_state, nets, crop_size=crop_size)
+    abstract = jax.eval_shape(init, jax.random.key(0))
+    shardings = state_shardings(mesh, abstract)
+    step = jax.jit(functools.partial(train_step, nets, losses),
+                   in_shardings=(shardings, batch_sharding(mesh), replicated(mesh)),
+                   out_shardings=(shardings, replicated(mesh)), donate_argnums=0)
+    return TrainingProgram(abstract, shardings, jax.jit(init, out_shardings=shardings), step)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
     """Trains (or resumes) the run in `workdir`; returns the final state."""
     os.makedirs(workdir, exist_ok=True)
@@ -115,10 +139,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                             seed=config.seed, num_records=config.data.eval_records)
 
     # State: abstract shapes first, then a sharded restore or init.
-    init = functools.partial(init_train_state, nets, crop_size=config.data.crop_size)
     rng = jax.random.key(config.seed)
-    abstract = jax.eval_shape(init, rng)
-    shardings = state_shardings(mesh, abstract)
+    program = compile_training(nets, config.losses, mesh, config.data.crop_size)
+    abstract, shardings = program.abstract_state, program.shardings
     checkpointer = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
                                 config.keep_checkpoints, config.checkpoint_every)
     start = checkpointer.latest_step()
@@ -126,7 +149,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         state = checkpointer.restore(start, with_shardings(abstract, shardings), train_iter)
         logging.info("resumed from step %d (checkpoint in %s)", start, workdir)
     else:
-        state = jax.jit(init, out_shardings=shardings)(rng)
+        state = program.init(rng)
         if config.init_from:
             model = load_model(config.init_from)
             state = jax.device_put(with_weights(state, model.generator_variables,
@@ -137,9 +160,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     backbone = jax.device_put(backbone_variables(nets, config.losses.hrf_weights_path),
                               replicated(mesh))
 
-    step_fn = jax.jit(functools.partial(train_step, nets, config.losses),
-                      in_shardings=(shardings, batch_sharding(mesh), replicated(mesh)),
-                      out_shardings=(shardings, replicated(mesh)), donate_argnums=0)
+    step_fn = program.step
     eval_fn = jax.jit(functools.partial(eval_step, nets),
                       in_shardings=(shardings, replicated(mesh)), out_shardings=replicated(mesh))
 

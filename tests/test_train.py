@@ -15,11 +15,10 @@ from lama_jax.data.masks import preset
 from lama_jax.data.pipeline import train_dataset
 from lama_jax.data.sources import sample_photos
 from lama_jax.model_dir import load_model
-from lama_jax.parallel import (batch_sharding, global_batch, make_mesh, replicated,
-                               state_shardings, with_shardings)
+from lama_jax.parallel import global_batch, make_mesh, replicated, state_shardings, with_shardings
 from lama_jax.state import build_networks, init_train_state
-from lama_jax.steps import train_step
-from lama_jax.train import TrainingDiverged, backbone_variables, train_and_evaluate
+from lama_jax.train import (TrainingDiverged, backbone_variables, compile_training,
+                            train_and_evaluate)
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
@@ -40,13 +39,9 @@ def tiny_config(hrf: bool = False):
 def _run_steps(config, mesh, batches):
     """Yields (state, metrics) on the host after each training step on `mesh`."""
     nets = build_networks(config)
-    init = functools.partial(init_train_state, nets, crop_size=config.data.crop_size)
-    shardings = state_shardings(mesh, jax.eval_shape(init, jax.random.key(0)))
-    state = jax.jit(init, out_shardings=shardings)(jax.random.key(0))
+    program = compile_training(nets, config.losses, mesh, config.data.crop_size)
+    state, step = program.init(jax.random.key(0)), program.step
     backbone = jax.device_put(backbone_variables(nets, "random"), replicated(mesh))
-    step = jax.jit(functools.partial(train_step, nets, config.losses),
-                   in_shardings=(shardings, batch_sharding(mesh), replicated(mesh)),
-                   out_shardings=(shardings, replicated(mesh)), donate_argnums=0)
     for batch in batches:
         state, metrics = step(state, global_batch(batch, mesh), backbone)
         yield jax.device_get(state), jax.device_get(metrics)
