@@ -18,11 +18,17 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from lama_jax.model_dir import (Model, ModelDirError, discriminator_abstract_variables,
-                                generator_abstract_variables, save_model)
+from lama_jax.model_dir import (
+    Model,
+    ModelDirError,
+    discriminator_abstract_variables,
+    generator_abstract_variables,
+    save_model,
+)
+from lama_jax.models.backbones import ResNet50Dilated
 from lama_jax.models.discriminator import DiscriminatorConfig
 from lama_jax.models.generator import GeneratorConfig
-from lama_jax.models.variables import Variables, flat_paths
+from lama_jax.models.variables import Variables, abstract_variables, flat_paths
 from lama_jax.state_dict import CheckpointError, StateDict, load_state_dict
 
 
@@ -167,9 +173,6 @@ def _resnet_module_key(name: str) -> str:
 def convert_resnet50dilated(sd: StateDict) -> Variables:
     """Variables of the ADE20K ResNet50-dilated encoder (the HRF perceptual loss backbone)
     from `encoder_epoch_20.pth` or a LaMa training checkpoint (`loss_resnet_pl.impl.*`)."""
-    from lama_jax.models.backbones import ResNet50Dilated
-    from lama_jax.models.variables import abstract_variables
-
     for prefix in ("loss_resnet_pl.impl.", "module."):
         if any(k.startswith(prefix) for k in sd):
             sd = _strip(sd, prefix)

@@ -8,9 +8,11 @@ slice, a multi-node GPU job), run the same command on every host with --distribu
 import logging
 import sys
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
+from lama_jax.train import TrainingDiverged, train_and_evaluate
 from lama_jax.xla_flags import enable_cpu_onednn
 
 FLAGS = flags.FLAGS
@@ -34,11 +36,7 @@ def main(argv):
     del argv
     for handler in logging.getLogger().handlers:
         handler.addFilter(_QuietLibraries())
-    enable_cpu_onednn()
-    import jax
-
-    from lama_jax.train import TrainingDiverged, train_and_evaluate
-
+    enable_cpu_onednn()  # XLA reads its flags when the backend starts, after the imports
     if FLAGS.distributed:
         jax.distributed.initialize()
     logging.info("JAX process %d of %d, %d local / %d global devices (%s)", jax.process_index(),
