@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from lama_jax.metrics.lpips import LPIPS
 from lama_jax.model_dir import (
     Model,
     ModelDirError,
@@ -25,7 +26,7 @@ from lama_jax.model_dir import (
     generator_abstract_variables,
     save_model,
 )
-from lama_jax.models.backbones import ResNet50Dilated
+from lama_jax.models.backbones import FIDInceptionV3, ResNet50Dilated
 from lama_jax.models.discriminator import DiscriminatorConfig
 from lama_jax.models.generator import GeneratorConfig
 from lama_jax.models.variables import Variables, abstract_variables, flat_paths
@@ -115,6 +116,11 @@ def _torch_layout(ours: Tuple[int, ...], theirs: np.ndarray) -> np.ndarray:
     return np.transpose(theirs, (2, 3, 1, 0)) if len(ours) == 4 else theirs
 
 
+def _listing(label: str, keys: List[str], limit: int = 8) -> str:
+    more = f", ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{label}: {', '.join(keys[:limit])}{more}"
+
+
 def map_state_dict(sd: StateDict, abstract: Variables, module_key) -> Variables:
     """Fills the `abstract` variable tree from the official `sd`, or raises listing every
     missing, unexpected and misshapen key."""
@@ -135,9 +141,8 @@ def map_state_dict(sd: StateDict, abstract: Variables, module_key) -> Variables:
             continue
         values[path] = value
     unexpected = sorted(k for k in sd if k not in used and not k.endswith(_IGNORED_SUFFIX))
-    problems = ([f"missing: {', '.join(missing)}"] if missing else []) + \
-        ([f"unexpected: {', '.join(unexpected)}"] if unexpected else []) + \
-        ([f"misshapen: {', '.join(misshapen)}"] if misshapen else [])
+    problems = [_listing(label, keys) for label, keys in
+                (("missing", missing), ("unexpected", unexpected), ("misshapen", misshapen)) if keys]
     if problems:
         raise ConversionError("; ".join(problems))
     tree: Dict[str, Any] = {}
@@ -178,6 +183,46 @@ def convert_resnet50dilated(sd: StateDict) -> Variables:
             sd = _strip(sd, prefix)
     return map_state_dict(sd, abstract_variables(ResNet50Dilated(), (1, 64, 64, 3)),
                           _resnet_module_key)
+
+
+def convert_fid_inception(sd: StateDict) -> Variables:
+    """Variables of pytorch-fid's FID Inception from `pt_inception-2015-12-05-6726825d.pth`
+    (its unused 1008-way classifier `fc` is dropped)."""
+    sd = {k: v for k, v in sd.items() if not k.startswith("fc.")}
+    return map_state_dict(sd, abstract_variables(FIDInceptionV3(), (1, 299, 299, 3)), str)
+
+
+_LPIPS_HEAD = re.compile(r"lins?\.?(\d)\.model\.1\.weight")
+
+
+def convert_lpips(sd: StateDict, heads: Optional[StateDict] = None) -> Variables:
+    """Variables of LPIPS v0.1 (VGG16) from torchvision's `vgg16` weights (`features.N.*`, or
+    `N.*` for `vgg16().features` alone; the classifier is dropped) and the learned linear
+    heads (`lin{k}.model.1.weight` or `lins.{k}.model.1.weight`), taken from `sd` when it
+    holds them and from `heads` otherwise."""
+    renamed: StateDict = {}
+    for key, value in sd.items():
+        head = _LPIPS_HEAD.fullmatch(key)
+        if head:
+            renamed[f"lin{head.group(1)}.weight"] = value
+        elif not key.startswith("classifier."):
+            renamed["vgg.conv" + key.removeprefix("features.")] = value
+    for key, value in (heads or {}).items():
+        head = _LPIPS_HEAD.fullmatch(key)
+        if head:
+            renamed.setdefault(f"lin{head.group(1)}.weight", value)
+    probe = (1, 32, 32, 3)
+    return map_state_dict(renamed, abstract_variables(LPIPS(), probe, probe), str)
+
+
+def convert_file(path: str, convert: Callable[[StateDict], Variables], what: str) -> Variables:
+    """`convert` applied to the state dict stored in `path`, which should hold `what`; every
+    error names the file."""
+    sd = load_state_dict(path)
+    try:
+        return convert(sd)
+    except ConversionError as e:
+        raise ConversionError(f"{path}: does not hold {what} ({e})") from None
 
 
 def convert_checkpoint(path: str) -> Model:

@@ -23,7 +23,7 @@ import optax
 
 from lama_jax.losses import adversarial, reconstruction
 from lama_jax.losses.perceptual import hrf_perceptual
-from lama_jax.metrics.ssim import psnr, ssim
+from lama_jax.metrics.fidelity import masked_l1, psnr, ssim
 from lama_jax.models.generator import composite, generator_input
 from lama_jax.models.variables import Variables
 from lama_jax.state import Networks, NetState, TrainState
@@ -108,10 +108,10 @@ def train_step(nets: Networks, losses: ml_collections.ConfigDict, state: TrainSt
 
 def eval_step(nets: Networks, state: TrainState, batch: Batch) -> Dict[str, jax.Array]:
     """Per-image validation metrics of the inpainted result (eval-mode BatchNorm) and the
-    images for summaries: L1, PSNR, SSIM [B]; inpainted [B, H, W, 3]."""
+    images for summaries: L1 inside the hole, PSNR, SSIM [B]; inpainted [B, H, W, 3]."""
     image, mask = batch["image"], batch["mask"]
     pred = nets.generator.apply(state.generator.variables, generator_input(image, mask), train=False)
     inpainted = composite(image, mask, pred)
-    return {"l1": jnp.mean(jnp.abs(inpainted - image), axis=(1, 2, 3)),
+    return {"l1_hole": masked_l1(inpainted, image, mask),
             "psnr": psnr(inpainted, image), "ssim": ssim(inpainted, image),
             "inpainted": inpainted}

@@ -29,7 +29,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from lama_jax.checkpoint import Checkpointer
-from lama_jax.convert import convert_resnet50dilated
+from lama_jax.convert import convert_file, convert_resnet50dilated
 from lama_jax.data import masks as mask_presets
 from lama_jax.data.pipeline import eval_dataset, train_dataset
 from lama_jax.data.sources import make_source
@@ -38,7 +38,6 @@ from lama_jax.models.variables import Variables
 from lama_jax.parallel import (batch_sharding, global_batch, make_mesh, replicated,
                                state_shardings, with_shardings)
 from lama_jax.state import Networks, TrainState, build_networks, init_train_state, with_weights
-from lama_jax.state_dict import load_state_dict
 from lama_jax.steps import eval_step, train_step
 
 
@@ -60,7 +59,7 @@ def backbone_variables(nets: Networks, path: str) -> Optional[Variables]:
             "the HRF perceptual loss needs the ADE20K ResNet50-dilated weights: download "
             "ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth (CSAILVision) and set "
             "--config.losses.hrf_weights_path=/path/to/encoder_epoch_20.pth")
-    return convert_resnet50dilated(load_state_dict(path))
+    return convert_file(path, convert_resnet50dilated, "the ADE20K ResNet50-dilated encoder")
 
 
 @contextlib.contextmanager
@@ -176,9 +175,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         count, grid = 0, None
         for host_batch in eval_set:
             out = jax.device_get(eval_fn(state, jax.device_put(host_batch, replicated(mesh))))
-            for k in ("l1", "psnr", "ssim"):
+            for k in ("l1_hole", "psnr", "ssim"):
                 sums[k] = sums.get(k, 0.0) + float(np.sum(out[k]))
-            count += len(out["l1"])
+            count += len(out["l1_hole"])
             if grid is None:
                 grid = _image_grid(host_batch, out["inpainted"])
         writer.write_scalars(step, {f"eval/{k}": v / count for k, v in sums.items()})

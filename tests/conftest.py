@@ -45,3 +45,30 @@ def load_npz(reference):
         with np.load(reference / name) as data:
             return dict(data)
     return load
+
+
+@pytest.fixture(scope="session")
+def inception_state_dict(reference):
+    """pytorch-fid's FID Inception with the reference's random weights (seed 7)."""
+    from tests.helpers import state_dict_from_recipe
+    return state_dict_from_recipe(reference / "fid_inception_weights_recipe.tsv", seed=7)
+
+
+@pytest.fixture(scope="session")
+def inception_variables(inception_state_dict):
+    from lama_jax.convert import convert_fid_inception
+    return convert_fid_inception(inception_state_dict)
+
+
+@pytest.fixture(scope="session")
+def vgg16_state_dict(reference):
+    """torchvision `vgg16().features` with the reference's random weights (seed 11)."""
+    from tests.helpers import state_dict_from_recipe
+    return state_dict_from_recipe(reference / "lpips_vgg16_features_weights_recipe.tsv", seed=11)
+
+
+@pytest.fixture(scope="session")
+def lpips_variables(vgg16_state_dict):
+    from lama_jax.convert import convert_lpips
+    from lama_jax.metrics.lpips import default_heads
+    return convert_lpips(vgg16_state_dict, default_heads())

@@ -1,16 +1,26 @@
 """Frozen feature extractors used by losses and metrics.
 
+Submodule names mirror the PyTorch state dicts so that `lama_jax.convert` maps them by name.
+
 `ResNet50Dilated`: the ADE20K segmentation encoder `resnet50dilated` (CSAILVision, file
 `ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth`) behind LaMa's high-receptive-field
 perceptual loss: a deep-stem ResNet50 (three 3x3 stem convs 3-64-64-128, 3x3 max pool) whose
 layers 3 and 4 trade their stride for dilation (output stride 8). Returns the outputs of
-layers 1-4. Submodule names mirror the PyTorch state dict (`layer3_0/downsample_conv` for
-`layer3.0.downsample.0`).
+layers 1-4 (`layer3_0/downsample_conv` is `layer3.0.downsample.0`).
+
+`VGG16Features`: torchvision's `vgg16().features` (`conv5` is `features.5`), returning the five
+ReLU outputs LPIPS compares (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3).
+
+`FIDInceptionV3`: pytorch-fid's Inception for FID (TensorFlow's 2015-12-05 graph ported to
+torchvision's layout, weights `pt_inception-2015-12-05-6726825d.pth`) up to the 2048-d pool3
+features. It differs from torchvision's Inception in three places, kept here: the average
+pools of blocks A, C and E_1 do not count padding, and the last block (E_2) max-pools its pool
+branch. Convolutions are bias-free and followed by BatchNorm with epsilon 1e-3 and ReLU.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -72,3 +82,168 @@ class ResNet50Dilated(nn.Module):
                                dtype=self.dtype, name=f"layer{s}_{b}")(x, train)
             outputs.append(x)
         return outputs
+
+
+# ------------------------------------------------------------------------------------------
+# VGG16 (LPIPS).
+
+# torchvision `vgg16().features` indices of the 3x3 convs, grouped by the max pool after them.
+VGG16_STAGES = ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28))
+
+
+class VGG16Features(nn.Module):
+    """[B, H, W, 3] (LPIPS-scaled) -> the last ReLU of each of the five stages, [B, H / 2^s, ...]."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> List[jax.Array]:
+        outputs = []
+        for s, stage in enumerate(VGG16_STAGES):
+            if s:
+                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            for index in stage:
+                features = min(64 * 2 ** s, 512)
+                x = nn.relu(nn.Conv(features, (3, 3), padding=1, name=f"conv{index}")(x))
+            outputs.append(x)
+        return outputs
+
+
+# ------------------------------------------------------------------------------------------
+# FID Inception v3 (pytorch-fid).
+
+INCEPTION_BN_EPSILON = 1e-3
+
+
+class ConvBN(nn.Module):
+    """torchvision's `BasicConv2d`: bias-free conv (`conv`), BatchNorm (`bn`), ReLU. `same`
+    pads each side by half the kernel (PyTorch's `padding=k // 2`); otherwise no padding."""
+
+    features: int
+    kernel: Tuple[int, int] = (1, 1)
+    stride: int = 1
+    same: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        pad = [(k // 2, k // 2) for k in self.kernel] if self.same else "VALID"
+        x = nn.Conv(self.features, self.kernel, strides=self.stride, padding=pad, use_bias=False,
+                    name="conv")(x)
+        x = batch_norm(False, "bn", epsilon=INCEPTION_BN_EPSILON)(x)
+        return nn.relu(x)
+
+
+def _avg_pool_3x3(x: jax.Array) -> jax.Array:
+    """3x3 stride-1 average over the valid neighbours only (TensorFlow's average pool)."""
+    return nn.avg_pool(x, (3, 3), padding=((1, 1), (1, 1)), count_include_pad=False)
+
+
+def _max_pool_3x3(x: jax.Array, stride: int = 2) -> jax.Array:
+    pad = ((1, 1), (1, 1)) if stride == 1 else "VALID"
+    return nn.max_pool(x, (3, 3), strides=(stride, stride), padding=pad)
+
+
+def _chain(x: jax.Array, convs: Sequence[ConvBN]) -> jax.Array:
+    for conv in convs:
+        x = conv(x)
+    return x
+
+
+class InceptionA(nn.Module):
+    """Mixed_5b/5c/5d: 1x1, 5x5, double 3x3 and pooled branches -> [.., 224 + pool_features]."""
+
+    pool_features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b1 = ConvBN(64, name="branch1x1")(x)
+        b5 = _chain(x, [ConvBN(48, name="branch5x5_1"), ConvBN(64, (5, 5), name="branch5x5_2")])
+        b3 = _chain(x, [ConvBN(64, name="branch3x3dbl_1"), ConvBN(96, (3, 3), name="branch3x3dbl_2"),
+                        ConvBN(96, (3, 3), name="branch3x3dbl_3")])
+        bp = ConvBN(self.pool_features, name="branch_pool")(_avg_pool_3x3(x))
+        return jnp.concatenate([b1, b5, b3, bp], axis=-1)
+
+
+class InceptionB(nn.Module):
+    """Mixed_6a: grid reduction 35 -> 17, [.., 384 + 96 + C_in]."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b3 = ConvBN(384, (3, 3), stride=2, same=False, name="branch3x3")(x)
+        bd = _chain(x, [ConvBN(64, name="branch3x3dbl_1"), ConvBN(96, (3, 3), name="branch3x3dbl_2"),
+                        ConvBN(96, (3, 3), stride=2, same=False, name="branch3x3dbl_3")])
+        return jnp.concatenate([b3, bd, _max_pool_3x3(x)], axis=-1)
+
+
+class InceptionC(nn.Module):
+    """Mixed_6b-6e: factorised 7x7 branches -> [.., 768]."""
+
+    channels_7x7: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c = self.channels_7x7
+        b1 = ConvBN(192, name="branch1x1")(x)
+        b7 = _chain(x, [ConvBN(c, name="branch7x7_1"), ConvBN(c, (1, 7), name="branch7x7_2"),
+                        ConvBN(192, (7, 1), name="branch7x7_3")])
+        kernels = [(7, 1), (1, 7), (7, 1), (1, 7)]
+        bd = _chain(x, [ConvBN(c, name="branch7x7dbl_1")] + [
+            ConvBN(192 if i == 5 else c, k, name=f"branch7x7dbl_{i}")
+            for i, k in enumerate(kernels, start=2)])
+        bp = ConvBN(192, name="branch_pool")(_avg_pool_3x3(x))
+        return jnp.concatenate([b1, b7, bd, bp], axis=-1)
+
+
+class InceptionD(nn.Module):
+    """Mixed_7a: grid reduction 17 -> 8, [.., 320 + 192 + C_in]."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b3 = _chain(x, [ConvBN(192, name="branch3x3_1"),
+                        ConvBN(320, (3, 3), stride=2, same=False, name="branch3x3_2")])
+        b7 = _chain(x, [ConvBN(192, name="branch7x7x3_1"), ConvBN(192, (1, 7), name="branch7x7x3_2"),
+                        ConvBN(192, (7, 1), name="branch7x7x3_3"),
+                        ConvBN(192, (3, 3), stride=2, same=False, name="branch7x7x3_4")])
+        return jnp.concatenate([b3, b7, _max_pool_3x3(x)], axis=-1)
+
+
+class InceptionE(nn.Module):
+    """Mixed_7b/7c: expanded 1x3 + 3x1 branches -> [.., 2048]; `max_pool` for pytorch-fid's 7c."""
+
+    max_pool: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        def split_1x3_3x1(y: jax.Array, prefix: str) -> jax.Array:
+            return jnp.concatenate([ConvBN(384, (1, 3), name=f"{prefix}a")(y),
+                                    ConvBN(384, (3, 1), name=f"{prefix}b")(y)], axis=-1)
+
+        b1 = ConvBN(320, name="branch1x1")(x)
+        b3 = split_1x3_3x1(ConvBN(384, name="branch3x3_1")(x), "branch3x3_2")
+        bd = _chain(x, [ConvBN(448, name="branch3x3dbl_1"), ConvBN(384, (3, 3), name="branch3x3dbl_2")])
+        bd = split_1x3_3x1(bd, "branch3x3dbl_3")
+        pooled = _max_pool_3x3(x, stride=1) if self.max_pool else _avg_pool_3x3(x)
+        bp = ConvBN(192, name="branch_pool")(pooled)
+        return jnp.concatenate([b1, b3, bd, bp], axis=-1)
+
+
+class FIDInceptionV3(nn.Module):
+    """[B, 299, 299, 3] in [-1, 1] -> pool3 features [B, 2048]."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = ConvBN(32, (3, 3), stride=2, same=False, name="Conv2d_1a_3x3")(x)  # [B, 149, 149, 32]
+        x = ConvBN(32, (3, 3), same=False, name="Conv2d_2a_3x3")(x)  # [B, 147, 147, 32]
+        x = ConvBN(64, (3, 3), name="Conv2d_2b_3x3")(x)
+        x = _max_pool_3x3(x)  # [B, 73, 73, 64]
+        x = ConvBN(80, name="Conv2d_3b_1x1")(x)
+        x = ConvBN(192, (3, 3), same=False, name="Conv2d_4a_3x3")(x)  # [B, 71, 71, 192]
+        x = _max_pool_3x3(x)  # [B, 35, 35, 192]
+        for name, pool_features in (("Mixed_5b", 32), ("Mixed_5c", 64), ("Mixed_5d", 64)):
+            x = InceptionA(pool_features, name=name)(x)  # [B, 35, 35, 256 / 288 / 288]
+        x = InceptionB(name="Mixed_6a")(x)  # [B, 17, 17, 768]
+        for name, channels in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160),
+                               ("Mixed_6e", 192)):
+            x = InceptionC(channels, name=name)(x)
+        x = InceptionD(name="Mixed_7a")(x)  # [B, 8, 8, 1280]
+        x = InceptionE(name="Mixed_7b")(x)
+        x = InceptionE(max_pool=True, name="Mixed_7c")(x)  # [B, 8, 8, 2048]
+        return jnp.mean(x, axis=(1, 2))

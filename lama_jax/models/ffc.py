@@ -35,10 +35,10 @@ BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1, in Flax's convention
 
 
-def batch_norm(train: bool, name: str, dtype=None) -> nn.BatchNorm:
+def batch_norm(train: bool, name: str, dtype=None, epsilon: float = BN_EPSILON) -> nn.BatchNorm:
     """BatchNorm with PyTorch's defaults; running averages in eval mode."""
     return nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM,
-                        epsilon=BN_EPSILON, dtype=dtype, name=name)
+                        epsilon=epsilon, dtype=dtype, name=name)
 
 
 def reflect_pad(x: jax.Array, pad: int) -> jax.Array:

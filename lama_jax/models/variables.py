@@ -12,10 +12,11 @@ import numpy as np
 Variables = Dict[str, Any]  # {"params": ..., "batch_stats": ...}
 
 
-def abstract_variables(module: nn.Module, input_shape: Sequence[int]) -> Variables:
-    """ShapeDtypeStructs of `module.init` on an input of `input_shape`, without compiling."""
-    x = jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32)
-    return jax.eval_shape(lambda x: module.init(jax.random.key(0), x, train=False), x)
+def abstract_variables(module: nn.Module, *input_shapes: Sequence[int]) -> Variables:
+    """ShapeDtypeStructs of `module.init` (in its default, eval mode) on float32 inputs of
+    `input_shapes`, without compiling."""
+    inputs = [jax.ShapeDtypeStruct(tuple(shape), jnp.float32) for shape in input_shapes]
+    return jax.eval_shape(lambda *xs: module.init(jax.random.key(0), *xs), *inputs)
 
 
 def param_count(variables: Variables) -> int:

@@ -1,4 +1,4 @@
-"""SSIM and PSNR as LaMa's evaluation computes them.
+"""Full-reference fidelity metrics: SSIM as LaMa's evaluation computes it, PSNR, masked L1.
 
 SSIM follows `saicinpainting/evaluation/losses/ssim.py` (pytorch-ssim): an 11x11 Gaussian
 window with sigma 1.5 applied per channel with ZERO 'same' padding, C1 = 0.01^2,
@@ -50,3 +50,10 @@ def psnr(a: jax.Array, b: jax.Array) -> jax.Array:
     """Per-image PSNR [B] in dB of images in [0, 1]."""
     mse = jnp.mean((a - b) ** 2, axis=(1, 2, 3))
     return 10.0 * jnp.log10(1.0 / jnp.maximum(mse, 1e-10))
+
+
+def masked_l1(a: jax.Array, b: jax.Array, mask: jax.Array) -> jax.Array:
+    """Per-image mean absolute difference [B] inside the hole: images [B, H, W, C], mask
+    [B, H, W, 1] (1 = hole). An image without a hole scores 0."""
+    per_pixel = jnp.mean(jnp.abs(a - b), axis=-1, keepdims=True) * mask
+    return jnp.sum(per_pixel, axis=(1, 2, 3)) / jnp.maximum(jnp.sum(mask, axis=(1, 2, 3)), 1.0)
