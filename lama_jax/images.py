@@ -7,6 +7,7 @@ back as boolean hole maps: any non-zero pixel is a hole, as the official `predic
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from typing import Optional, Tuple
@@ -15,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+_EXIF_ORIENTATION = 0x0112
 
 
 class ImageError(ValueError):
@@ -69,17 +71,44 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(image * 255, 0, 255).astype(np.uint8)
 
 
-def write_png(path: str, rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> None:
-    """Writes RGB (+ alpha) floats in [0, 1] as an 8-bit PNG, atomically."""
-    pixels = to_uint8(rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], -1))
+def image_size(path: str) -> Tuple[int, int]:
+    """(height, width) of an image file as `read_image` returns it (EXIF rotation applied),
+    from its header only."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            rotated = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot read image ({e})") from None
+    return (w, h) if rotated else (h, w)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Writes `data` to `path` through a temporary file in the same folder and a rename, so
+    that `path` is never left half-written."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".tmp-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            Image.fromarray(pixels).save(f, format="PNG")
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """The PNG encoding of uint8 pixels [H, W], [H, W, 3] or [H, W, 4]."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_png(path: str, rgb: np.ndarray, alpha: Optional[np.ndarray] = None) -> None:
+    """Writes RGB (+ alpha) floats in [0, 1] as an 8-bit PNG, atomically."""
+    pixels = to_uint8(rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], -1))
+    write_atomic(path, png_bytes(pixels))

@@ -13,24 +13,26 @@ pixels, takes the prediction in the hole and is cropped back to the input size.
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from lama_jax.model_dir import load_model
 from lama_jax.models.ffc import ConvImpl, SpectralImpl
 from lama_jax.models.generator import Generator, GeneratorConfig, composite, generator_input
 from lama_jax.models.variables import Variables
+from lama_jax.parallel import batch_sharding, replicated
 
 PAD_MODULO = 8
 
 
-def pad_to_modulo(x: np.ndarray, modulo: int) -> np.ndarray:
-    """Symmetric padding of axes 0 and 1 at the end up to a multiple of `modulo`."""
-    h, w = x.shape[:2]
-    pads = [(0, -h % modulo), (0, -w % modulo)] + [(0, 0)] * (x.ndim - 2)
+def pad_to_modulo(x: np.ndarray, modulo: int, axes: Tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Symmetric padding of the two (height, width) `axes` at the end up to a multiple of
+    `modulo`."""
+    pads = [(0, -n % modulo if d in axes else 0) for d, n in enumerate(x.shape)]
     return np.pad(x, pads, mode="symmetric")
 
 
@@ -47,13 +49,16 @@ class Inpainter:
 
     Compiled once per padded shape; the compiled program is reused for every later photo of
     that shape. `conv_impl` defaults to "shift_sum" on CPU (faster there) and "xla" elsewhere.
+    With a `mesh` (see `lama_jax.parallel.make_mesh`), the weights are replicated on its
+    devices and `inpaint_batch` splits batches over them.
     """
 
     def __init__(self, config: GeneratorConfig, variables: Variables,
                  spectral_impl: SpectralImpl = "fft", dtype: Optional[jnp.dtype] = None,
-                 conv_impl: Optional[ConvImpl] = None):
+                 conv_impl: Optional[ConvImpl] = None, mesh: Optional[Mesh] = None):
         self.config = config
-        self.variables = jax.device_put(variables)
+        self.mesh = mesh
+        self.variables = jax.device_put(variables, replicated(mesh) if mesh else None)
         if conv_impl is None:
             conv_impl = "shift_sum" if jax.default_backend() == "cpu" else "xla"
         self.generator = Generator(config, spectral_impl=spectral_impl, conv_impl=conv_impl,
@@ -62,12 +67,23 @@ class Inpainter:
 
     @classmethod
     def load(cls, directory: str, spectral_impl: SpectralImpl = "fft",
-             dtype: Optional[jnp.dtype] = None,
-             conv_impl: Optional[ConvImpl] = None) -> "Inpainter":
+             dtype: Optional[jnp.dtype] = None, conv_impl: Optional[ConvImpl] = None,
+             mesh: Optional[Mesh] = None) -> "Inpainter":
         """An inpainter for the generator of a model directory (see `lama_jax.model_dir`)."""
         model = load_model(directory)
         return cls(model.generator_config, model.generator_variables, spectral_impl, dtype,
-                   conv_impl)
+                   conv_impl, mesh)
+
+    def inpaint_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        """Inpaints images [B, H, W, 3] float32 in [0, 1] where `holes` [B, H, W] are non-zero;
+        returns the composited [B, H, W, 3] float32 images. With a mesh, B must be a multiple
+        of its size."""
+        _, h, w = holes.shape
+        hole = (holes > 0).astype(np.float32)[..., None]  # [B, H, W, 1]
+        inputs = [pad_to_modulo(x, PAD_MODULO, axes=(1, 2)) for x in (images, hole)]
+        if self.mesh is not None:
+            inputs = jax.device_put(inputs, batch_sharding(self.mesh))
+        return np.asarray(self._apply(self.variables, *inputs))[:, :h, :w]
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Inpaints `image` [H, W, 3] (uint8, or float in [0, 1]) where `mask` [H, W] is
@@ -85,8 +101,4 @@ class Inpainter:
             image = image.astype(np.float32)
         else:
             raise ValueError(f"image must be uint8 or float in [0, 1], got {image.dtype}")
-        h, w = mask.shape
-        hole = (mask > 0).astype(np.float32)[..., None]  # [H, W, 1]
-        result = self._apply(self.variables, pad_to_modulo(image, PAD_MODULO)[None],
-                             pad_to_modulo(hole, PAD_MODULO)[None])
-        return np.asarray(result)[0, :h, :w]
+        return self.inpaint_batch(image[None], mask[None])[0]

@@ -66,3 +66,28 @@ def state_dict_from_recipe(tsv_path, seed):
             else:
                 sd[key] = rules[rule](dims).astype(np.float32)
     return sd
+
+
+def _pickle_str(s: str) -> bytes:
+    return b"X" + len(s.encode()).to_bytes(4, "little") + s.encode()  # BINUNICODE
+
+
+def _pickle_ints(values) -> bytes:
+    return b"(" + b"".join(b"J" + int(v).to_bytes(4, "little", signed=True) for v in values) + b"t"
+
+
+def write_torch_state_dict(path, sd):
+    """`sd` ({key: float32 or int64 array}) written as `torch.save(state_dict, path)` writes it:
+    a protocol-2 data.pkl of `_rebuild_tensor_v2` calls on persistent storages, plus one raw
+    storage file per tensor."""
+    items, storages = [], {}
+    for i, (key, value) in enumerate(sd.items()):
+        value = np.require(value, requirements="C")  # keeps 0-d arrays 0-d
+        kind = "LongStorage" if value.dtype == np.int64 else "FloatStorage"
+        strides = [s // value.itemsize for s in value.strides]
+        storage = (b"(" + _pickle_str("storage") + f"ctorch\n{kind}\n".encode() + _pickle_str(str(i))
+                   + _pickle_str("cpu") + _pickle_ints([value.size])[1:-1] + b"tQ")
+        args = b"(" + storage + b"J\x00\x00\x00\x00" + _pickle_ints(value.shape) + _pickle_ints(strides) + b"\x89Nt"
+        items.append(_pickle_str(key) + b"ctorch._utils\n_rebuild_tensor_v2\n" + args + b"R")
+        storages[str(i)] = value
+    write_torch_zip(path, b"\x80\x02}(" + b"".join(items) + b"u.", storages)

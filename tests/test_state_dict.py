@@ -73,8 +73,8 @@ def test_unreadable_files_name_the_file(tmp_path, content, match):
         load_state_dict(str(tmp_path / "bad.npz"))
 
 
-def test_inference_and_conversion_import_without_tensorflow_or_torch():
-    code = ("import sys, lama_jax, lama_jax.convert, lama_jax.predict; "
+def test_inference_conversion_and_evaluation_import_without_tensorflow_or_torch():
+    code = ("import sys, lama_jax, lama_jax.convert, lama_jax.predict, lama_jax.evaluate; "
             "bad = [m for m in ('tensorflow', 'torch', 'omegaconf') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
