@@ -157,9 +157,10 @@ class _Sample:
 def _read(index: int, job: Job, with_prediction: bool) -> _Sample:
     image, hole = read_image(job.image)[0], read_mask(job.mask)
     predicted = read_image(job.output)[0] if with_prediction else None
-    for path, shape in ((job.mask, hole.shape), (job.output, None if predicted is None else predicted.shape[:2])):
-        if shape is not None and shape != image.shape[:2]:
-            raise ImageError(f"{path}: is {shape[1]}x{shape[0]} but {job.image} is "
+    shapes = [(job.mask, hole.shape)] + ([(job.output, predicted.shape[:2])] if with_prediction else [])
+    for path, (h, w) in shapes:  # headers were checked up front; files may change since
+        if (h, w) != image.shape[:2]:
+            raise ImageError(f"{path}: is {w}x{h} but {job.image} is "
                              f"{image.shape[1]}x{image.shape[0]}")
     return _Sample(index, image, hole, predicted)
 
@@ -219,8 +220,9 @@ def evaluate(jobs: Sequence[Job], nets: MetricNets, inpainter: Optional[Inpainte
             if inpainter is not None:
                 results = to_uint8(inpainter.inpaint_batch(images, np.stack([s.hole for s in filled])))
                 for s, result in zip(batch, results):
-                    path = jobs[s.index].output
-                    writes.append(pool.submit(write_atomic, path, png_bytes(result)))
+                    writes.append(pool.submit(
+                        lambda path=jobs[s.index].output, pixels=result:
+                        write_atomic(path, png_bytes(pixels))))
                 predicted = results.astype(np.float32) / 255.0
             else:
                 predicted = np.stack([s.predicted for s in filled])
@@ -234,7 +236,6 @@ def evaluate(jobs: Sequence[Job], nets: MetricNets, inpainter: Optional[Inpainte
         for write in writes:
             write.result()
     return out
-
 
 
 # ------------------------------------------------------------------------------------------

@@ -87,7 +87,9 @@ def write_torch_state_dict(path, sd):
         strides = [s // value.itemsize for s in value.strides]
         storage = (b"(" + _pickle_str("storage") + f"ctorch\n{kind}\n".encode() + _pickle_str(str(i))
                    + _pickle_str("cpu") + _pickle_ints([value.size])[1:-1] + b"tQ")
-        args = b"(" + storage + b"J\x00\x00\x00\x00" + _pickle_ints(value.shape) + _pickle_ints(strides) + b"\x89Nt"
+        offset = b"J\x00\x00\x00\x00"
+        args = (b"(" + storage + offset + _pickle_ints(value.shape) + _pickle_ints(strides)
+                + b"\x89Nt")  # requires_grad False, backward hooks None
         items.append(_pickle_str(key) + b"ctorch._utils\n_rebuild_tensor_v2\n" + args + b"R")
         storages[str(i)] = value
     write_torch_zip(path, b"\x80\x02}(" + b"".join(items) + b"u.", storages)
