@@ -82,6 +82,11 @@ def test_summary_totals_and_bins():
     assert summary["bins"][2]["fid"] is None  # undefined for one image, as officially (NaN)
 
 
+# Six images give singular 2048x2048 covariances: SciPy warns, as it does for pytorch-fid.
+SINGULAR_COVARIANCES = pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
+
+
+@SINGULAR_COVARIANCES
 def test_cli_scores_predictions_like_the_library(eval_set, weights, tmp_path, capsys,
                                                  inception_variables, lpips_variables):
     out = tmp_path / "report"
@@ -105,6 +110,7 @@ def test_cli_scores_predictions_like_the_library(eval_set, weights, tmp_path, ca
     assert "| preds |" in capsys.readouterr().out
 
 
+@SINGULAR_COVARIANCES
 def test_cli_inpaints_with_a_model_then_scores_what_it_wrote(eval_set, weights, tmp_path,
                                                             reference, capsys):
     model = tmp_path / "tiny-lama"
