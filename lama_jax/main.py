@@ -2,7 +2,9 @@
 
 Override any config value on the command line, e.g. `--config.batch_size=240`. Restarting with
 the same --workdir resumes from its newest checkpoint. On several hosts (a Cloud TPU pod
-slice, a multi-node GPU job), run the same command on every host with --distributed.
+slice, a multi-node GPU job), run the same command on every host with --distributed; where
+the cluster is not auto-detected (TPU, SLURM, Open MPI, Kubernetes are), also pass
+--coordinator_address=HOST:PORT (of process 0), --num_processes=N and --process_id=I.
 """
 
 import logging
@@ -21,6 +23,10 @@ config_flags.DEFINE_config_file("config", None, "experiment config file (configs
 flags.DEFINE_string("workdir", None, "folder for checkpoints, logs and the exported model")
 flags.DEFINE_bool("distributed", False,
                   "call jax.distributed.initialize() (multi-host; auto-detects TPU pods, SLURM, ...)")
+flags.DEFINE_string("coordinator_address", None,
+                    "with --distributed where nothing is auto-detected: host:port of process 0")
+flags.DEFINE_integer("num_processes", None, "with --distributed: number of processes")
+flags.DEFINE_integer("process_id", None, "with --distributed: this process's index")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -38,7 +44,8 @@ def main(argv):
         handler.addFilter(_QuietLibraries())
     enable_cpu_onednn()  # XLA reads its flags when the backend starts, after the imports
     if FLAGS.distributed:
-        jax.distributed.initialize()
+        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                                   FLAGS.process_id)
     logging.info("JAX process %d of %d, %d local / %d global devices (%s)", jax.process_index(),
                  jax.process_count(), jax.local_device_count(), jax.device_count(),
                  jax.devices()[0].device_kind)
