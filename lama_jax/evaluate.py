@@ -43,8 +43,9 @@ from jax.sharding import Mesh
 from tqdm import tqdm
 
 from lama_jax.convert import ConversionError, convert_fid_inception, convert_file, convert_lpips
+from lama_jax.files import write_atomic
 from lama_jax.images import (ImageError, image_size, is_inside, png_bytes, read_image, read_mask,
-                             to_uint8, write_atomic)
+                             to_uint8)
 from lama_jax.inpaint import Inpainter
 from lama_jax.metrics.fid import FEATURE_DIM, frechet_distance, pool3_features
 from lama_jax.metrics.fidelity import ssim

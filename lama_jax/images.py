@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lama_jax.files import write_atomic
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 _EXIF_ORIENTATION = 0x0112
@@ -83,22 +84,6 @@ def image_size(path: str) -> Tuple[int, int]:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: cannot read image ({e})") from None
     return (w, h) if rotated else (h, w)
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Writes `data` to `path` through a temporary file in the same folder and a rename, so
-    that `path` is never left half-written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

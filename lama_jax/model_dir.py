@@ -22,6 +22,7 @@ import jax
 import numpy as np
 from flax import serialization
 
+from lama_jax.files import staging_dir
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
 from lama_jax.models.generator import Generator, GeneratorConfig
 from lama_jax.models.variables import Variables, abstract_variables, mismatches
@@ -78,7 +79,7 @@ def save_model(directory: str, model: Model, overwrite: bool = False) -> None:
                                 f"refusing to replace it")
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}.tmp-", dir=parent)
+    staging = staging_dir(parent, prefix=f".{os.path.basename(directory)}.tmp-")
     try:
         manifest = {
             "format": FORMAT,
