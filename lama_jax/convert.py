@@ -201,16 +201,12 @@ def convert_lpips(sd: StateDict, heads: Optional[StateDict] = None) -> Variables
     heads (`lin{k}.model.1.weight` or `lins.{k}.model.1.weight`), taken from `sd` when it
     holds them and from `heads` otherwise."""
     renamed: StateDict = {}
-    for key, value in sd.items():
+    for key, value in [*(heads or {}).items(), *sd.items()]:  # `sd`'s heads come last and win
         head = _LPIPS_HEAD.fullmatch(key)
         if head:
             renamed[f"lin{head.group(1)}.weight"] = value
         elif not key.startswith("classifier."):
             renamed["vgg.conv" + key.removeprefix("features.")] = value
-    for key, value in (heads or {}).items():
-        head = _LPIPS_HEAD.fullmatch(key)
-        if head:
-            renamed.setdefault(f"lin{head.group(1)}.weight", value)
     probe = (1, 32, 32, 3)
     return map_state_dict(renamed, abstract_variables(LPIPS(), probe, probe), str)
 

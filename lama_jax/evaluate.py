@@ -44,8 +44,8 @@ from tqdm import tqdm
 
 from lama_jax.convert import ConversionError, convert_fid_inception, convert_file, convert_lpips
 from lama_jax.files import write_atomic
-from lama_jax.images import (ImageError, image_size, is_inside, png_bytes, read_image, read_mask,
-                             to_uint8)
+from lama_jax.images import (ImageError, check_size, image_size, is_inside, png_bytes, read_image,
+                             read_mask, to_uint8)
 from lama_jax.inpaint import Inpainter
 from lama_jax.metrics.fid import FEATURE_DIM, frechet_distance, pool3_features
 from lama_jax.metrics.fidelity import ssim
@@ -158,11 +158,10 @@ class _Sample:
 def _read(index: int, job: Job, with_prediction: bool) -> _Sample:
     image, hole = read_image(job.image)[0], read_mask(job.mask)
     predicted = read_image(job.output)[0] if with_prediction else None
-    shapes = [(job.mask, hole.shape)] + ([(job.output, predicted.shape[:2])] if with_prediction else [])
-    for path, (h, w) in shapes:  # headers were checked up front; files may change since
-        if (h, w) != image.shape[:2]:
-            raise ImageError(f"{path}: is {w}x{h} but {job.image} is "
-                             f"{image.shape[1]}x{image.shape[0]}")
+    # checked_jobs compared the headers; the files may have changed since.
+    check_size(job.mask, hole.shape, job.image, image.shape[:2])
+    if with_prediction:
+        check_size(job.output, predicted.shape[:2], job.image, image.shape[:2])
     return _Sample(index, image, hole, predicted)
 
 
@@ -309,11 +308,9 @@ def checked_jobs(data: str, predictions: str, existing_predictions: bool) -> Lis
             problems.append(f"{job.output}: no prediction for {job.mask}")
             continue
         try:
-            h, w = image_size(job.image)
+            size = image_size(job.image)
             for path in [job.mask] + ([job.output] if existing_predictions else []):
-                other_h, other_w = image_size(path)
-                if (other_h, other_w) != (h, w):
-                    problems.append(f"{path}: is {other_w}x{other_h} but {job.image} is {w}x{h}")
+                check_size(path, image_size(path), job.image, size)
         except ImageError as e:
             problems.append(str(e))
     if problems:

@@ -7,9 +7,10 @@ back as boolean hole maps: any non-zero pixel is a hole, as the official `predic
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,15 +31,22 @@ def is_inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _open(path: str) -> Image.Image:
+@contextlib.contextmanager
+def _opened(path: str) -> Iterator[Image.Image]:
+    """Pillow's image of `path`; whatever goes wrong reading it is an `ImageError` naming it."""
     try:
         with Image.open(path) as im:
-            im.load()
-            return ImageOps.exif_transpose(im)
+            yield im
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: cannot read image ({e})") from None
+
+
+def _open(path: str) -> Image.Image:
+    with _opened(path) as im:
+        im.load()
+        return ImageOps.exif_transpose(im)
 
 
 def to_rgb_float(im: Image.Image) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -75,15 +83,19 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 def image_size(path: str) -> Tuple[int, int]:
     """(height, width) of an image file as `read_image` returns it (EXIF rotation applied),
     from its header only."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            rotated = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot read image ({e})") from None
+    with _opened(path) as im:
+        w, h = im.size
+        rotated = im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
     return (w, h) if rotated else (h, w)
+
+
+def check_size(path: str, size: Tuple[int, int], reference: str,
+               reference_size: Tuple[int, int]) -> None:
+    """Raises `ImageError` unless the image at `path`, of (height, width) `size`, is as large
+    as the one at `reference`."""
+    if tuple(size) != tuple(reference_size):
+        raise ImageError(f"{path}: is {size[1]}x{size[0]} but {reference} is "
+                         f"{reference_size[1]}x{reference_size[0]}")
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
