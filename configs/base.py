@@ -3,7 +3,7 @@
 Official sources: configs/training/lama-fourier.yaml, generator/ffc_resnet_075.yaml,
 discriminator/pix2pixhd_nlayer.yaml, optimizers/default_optimizers.yaml, trainer
 any_gpu_large_ssim_ddp_final.yaml, data/abl-04-256-mh-dist.yaml. Not run directly:
-configs/lama_fourier.py, configs/big.py, configs/demo.py and the ablations load it.
+configs/lama_fourier.py, configs/big.py, configs/lama_regular.py and configs/demo.py load it.
 """
 
 import ml_collections
@@ -15,7 +15,7 @@ def get_config(arg=None):
     c = ml_collections.ConfigDict()
     # FFCResNetGenerator kwargs (lama_jax.models.generator.GeneratorConfig).
     c.generator = ml_collections.ConfigDict(dict(
-        input_nc=4, output_nc=3, ngf=64, n_downsampling=3, n_blocks=9, global_ratio=0.75,
+        kind="ffc_resnet", input_nc=4, output_nc=3, ngf=64, n_downsampling=3, n_blocks=9, global_ratio=0.75,
         enable_lfu=False, block_dilation=1, max_features=1024, out_activation="sigmoid"))
     # NLayerDiscriminator kwargs (lama_jax.models.discriminator.DiscriminatorConfig).
     c.discriminator = ml_collections.ConfigDict(dict(input_nc=3, ndf=64, n_layers=4))

@@ -5,13 +5,15 @@
 Reads a PyTorch Lightning checkpoint (`state_dict` with `generator.` and optionally
 `discriminator.` keys) or a bare state dict (`.pth`, `.pt`, `.npz`, `.safetensors`, with or
 without the `generator.` prefix) without executing pickled code; infers the generator's
-architecture (ngf, downsamplings, blocks, global ratio, local Fourier unit) from the tensor
-shapes; maps every key and checks every shape; writes a model directory atomically.
+architecture from the tensor shapes (Fourier `FFCResNetGenerator` or LaMa-Regular's
+pix2pixHD `GlobalGenerator`; ngf, downsamplings, blocks, global ratio, local Fourier unit);
+maps every key and checks every shape; writes a model directory atomically.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -44,6 +46,9 @@ _LEAVES = {("params", "kernel"): "weight", ("params", "bias"): "bias",
 # Our submodule names are PyTorch's except where PyTorch uses nn.Sequential indices.
 _KEY_REWRITES = ((".convg2g.conv1.", ".convg2g.conv1.0."), (".convg2g.bn1.", ".convg2g.conv1.1."),
                  (".downsample_conv.", ".downsample.0."), (".downsample_bn.", ".downsample.1."))
+# pix2pixHD's ResnetBlock: conv_block = [pad, conv, BN, ReLU, pad, conv, BN].
+_RESNET_BLOCK_REWRITES = ((".conv1.", ".conv_block.1."), (".bn1.", ".conv_block.2."),
+                          (".conv2.", ".conv_block.5."), (".bn2.", ".conv_block.6."))
 _IGNORED_SUFFIX = ".num_batches_tracked"
 
 
@@ -55,12 +60,29 @@ def _strip(state: StateDict, prefix: str) -> StateDict:
 # Architecture inference.
 
 def infer_generator_config(sd: StateDict) -> GeneratorConfig:
-    """The `FFCResNetGenerator` architecture whose state dict is `sd` (keys without prefix)."""
-    stem = sd.get("model.1.ffc.convl2l.weight")
-    if stem is None or stem.ndim != 4:
-        raise ConversionError("no generator found: expected the key "
-                              "'model.1.ffc.convl2l.weight' of LaMa's FFCResNetGenerator")
-    indices = sorted({int(m.group(1)) for k in sd if (m := re.match(r"model\.(\d+)\.", k))})
+    """The generator architecture whose state dict is `sd` (keys without prefix): LaMa's
+    `FFCResNetGenerator` or pix2pixHD's `GlobalGenerator` (LaMa-Regular)."""
+    if "model.1.ffc.convl2l.weight" in sd:
+        return _infer_ffc_config(sd)
+    if any(re.match(r"model\.\d+\.conv_block\.1\.weight$", k) for k in sd):
+        return _infer_pix2pixhd_config(sd)
+    raise ConversionError("no generator found: expected the key 'model.1.ffc.convl2l.weight' of "
+                          "LaMa's FFCResNetGenerator or 'model.N.conv_block.1.weight' of "
+                          "LaMa-Regular's GlobalGenerator")
+
+
+def _module_indices(sd: StateDict) -> List[int]:
+    return sorted({int(m.group(1)) for k in sd if (m := re.match(r"model\.(\d+)\.", k))})
+
+
+def _output_channels(sd: StateDict, out_conv_index: int) -> int:
+    out_conv = sd.get(f"model.{out_conv_index}.weight")
+    return int(out_conv.shape[0]) if out_conv is not None else 3
+
+
+def _infer_ffc_config(sd: StateDict) -> GeneratorConfig:
+    stem = sd["model.1.ffc.convl2l.weight"]
+    indices = _module_indices(sd)
     n_down = sum(1 for i in indices if f"model.{i}.ffc.convl2l.weight" in sd and i >= 2)
     blocks = [i for i in indices if any(k.startswith(f"model.{i}.conv1.ffc.") for k in sd)]
     if not blocks:
@@ -69,13 +91,29 @@ def infer_generator_config(sd: StateDict) -> GeneratorConfig:
     dim = sd[first + "convl2l.weight"].shape[1] + (
         sd[first + "convg2l.weight"].shape[1] if first + "convg2l.weight" in sd else 0)
     global_channels = sd[first + "convl2g.weight"].shape[0] if first + "convl2g.weight" in sd else 0
-    # The output conv follows the blocks, the concat layer and 3 layers per upsampling.
-    out_conv = sd.get(f"model.{2 + n_down + len(blocks) + 1 + 3 * n_down + 1}.weight")
-    return GeneratorConfig(
-        input_nc=int(stem.shape[1]), ngf=int(stem.shape[0]),
-        output_nc=int(out_conv.shape[0]) if out_conv is not None else 3,
-        n_downsampling=n_down, n_blocks=len(blocks), global_ratio=global_channels / dim,
-        enable_lfu=first + "convg2g.lfu.conv_layer.weight" in sd)
+    cfg = GeneratorConfig(input_nc=int(stem.shape[1]), ngf=int(stem.shape[0]),
+                          n_downsampling=n_down, n_blocks=len(blocks),
+                          global_ratio=global_channels / dim,
+                          enable_lfu=first + "convg2g.lfu.conv_layer.weight" in sd)
+    return dataclasses.replace(
+        cfg, output_nc=_output_channels(sd, _ffc_module_index("out_conv", cfg)))
+
+
+def _infer_pix2pixhd_config(sd: StateDict) -> GeneratorConfig:
+    stem = sd.get("model.1.weight")
+    if stem is None or stem.ndim != 4:
+        raise ConversionError("no stem convolution 'model.1.weight' in the GlobalGenerator")
+    blocks = [i for i in _module_indices(sd) if f"model.{i}.conv_block.1.weight" in sd]
+    # Stem (pad, conv, BN, ReLU), then conv, BN, ReLU per downsampling.
+    n_down, rest = divmod(blocks[0] - 4, 3)
+    if rest or n_down < 0:
+        raise ConversionError(f"unexpected GlobalGenerator layout: first residual block at "
+                              f"model.{blocks[0]}")
+    cfg = GeneratorConfig(kind="pix2pixhd_global", input_nc=int(stem.shape[1]),
+                          ngf=int(stem.shape[0]), n_downsampling=n_down, n_blocks=len(blocks),
+                          global_ratio=0.0)
+    return dataclasses.replace(
+        cfg, output_nc=_output_channels(sd, _pix2pixhd_module_index("out_conv", cfg)))
 
 
 def infer_discriminator_config(sd: StateDict) -> DiscriminatorConfig:
@@ -91,18 +129,32 @@ def infer_discriminator_config(sd: StateDict) -> DiscriminatorConfig:
 # ------------------------------------------------------------------------------------------
 # Key mapping.
 
-def _generator_module_key(name: str, cfg: GeneratorConfig) -> str:
-    """Our top-level generator submodule -> its index path in the official `model` Sequential."""
+def _ffc_module_index(name: str, cfg: GeneratorConfig) -> int:
+    """Our FFC generator's top-level submodule -> its index in the official `model` Sequential."""
     first_up = 2 + cfg.n_downsampling + cfg.n_blocks + 1  # after the ConcatTupleLayer
     if name == "stem":
-        return "model.1"
+        return 1
     if name == "out_conv":
-        return f"model.{first_up + 3 * cfg.n_downsampling + 1}"
+        return first_up + 3 * cfg.n_downsampling + 1
     kind, i = name.rsplit("_", 1)
     offsets = {"down": 2, "block": 2 + cfg.n_downsampling}
     if kind in offsets:
-        return f"model.{offsets[kind] + int(i)}"
-    return f"model.{first_up + 3 * int(i) + (1 if kind == 'up_bn' else 0)}"
+        return offsets[kind] + int(i)
+    return first_up + 3 * int(i) + (1 if kind == "up_bn" else 0)
+
+
+def _pix2pixhd_module_index(name: str, cfg: GeneratorConfig) -> int:
+    """The same for the GlobalGenerator: (conv, BN, ReLU) triples around the residual blocks."""
+    first_up = 4 + 3 * cfg.n_downsampling + cfg.n_blocks
+    if name in ("stem", "stem_bn"):
+        return 1 if name == "stem" else 2
+    if name == "out_conv":
+        return first_up + 3 * cfg.n_downsampling + 1
+    kind, i = name.rsplit("_", 1)
+    if kind == "block":
+        return 4 + 3 * cfg.n_downsampling + int(i)
+    bn = 1 if kind.endswith("_bn") else 0
+    return (4 if kind.startswith("down") else first_up) + 3 * int(i) + bn
 
 
 def _discriminator_module_key(name: str) -> str:
@@ -121,15 +173,17 @@ def _listing(label: str, keys: List[str], limit: int = 8) -> str:
     return f"{label}: {', '.join(keys[:limit])}{more}"
 
 
-def map_state_dict(sd: StateDict, abstract: Variables, module_key) -> Variables:
+def map_state_dict(sd: StateDict, abstract: Variables, module_key,
+                   rewrites: Tuple[Tuple[str, str], ...] = _KEY_REWRITES) -> Variables:
     """Fills the `abstract` variable tree from the official `sd`, or raises listing every
-    missing, unexpected and misshapen key."""
+    missing, unexpected and misshapen key. `module_key` names the official module of each of
+    our top-level submodules; `rewrites` then rename inner submodules."""
     values: Dict[Tuple[str, ...], np.ndarray] = {}
     used, missing, misshapen = set(), [], []
     for path, leaf in flat_paths(abstract).items():
         collection, top, *inner, leaf_name = path
         key = ".".join([module_key(top), *inner, _LEAVES[(collection, leaf_name)]])
-        for ours, theirs in _KEY_REWRITES:
+        for ours, theirs in rewrites:
             key = key.replace(ours, theirs)
         if key not in sd:
             missing.append(key)
@@ -157,8 +211,12 @@ def map_state_dict(sd: StateDict, abstract: Variables, module_key) -> Variables:
 def convert_generator(sd: StateDict) -> Tuple[GeneratorConfig, Variables]:
     """Architecture and variables of an official generator state dict (no prefix)."""
     cfg = infer_generator_config(sd)
+    if cfg.kind == "ffc_resnet":
+        index, rewrites = _ffc_module_index, _KEY_REWRITES
+    else:
+        index, rewrites = _pix2pixhd_module_index, _RESNET_BLOCK_REWRITES
     variables = map_state_dict(sd, generator_abstract_variables(cfg),
-                               lambda name: _generator_module_key(name, cfg))
+                               lambda name: f"model.{index(name, cfg)}", rewrites)
     return cfg, variables
 
 

@@ -11,7 +11,8 @@ from lama_jax.models.variables import param_count
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("name,params", [("big", 50_975_875), ("lama_fourier", 27_048_835)])
+@pytest.mark.parametrize("name,params", [("big", 50_975_875), ("lama_fourier", 27_048_835),
+                                         ("lama_regular", 45_617_731)])
 def test_generator_configs_give_official_sizes(name, params):
     config = load_config_file(CONFIGS / f"{name}.py")
     gen = GeneratorConfig.from_dict(config.generator.to_dict())

@@ -82,6 +82,17 @@ def test_sharded_steps_equal_single_device(batches):
                        "generator/hrf_perceptual", "discriminator/r1", "generator/grad_norm"}
 
 
+
+def test_regular_generator_trains_on_the_mesh(batches):
+    config = tiny_config()
+    config.generator.update(kind="pix2pixhd_global", global_ratio=0.0)  # configs/lama_regular.py
+    (before, _), (after, metrics) = _run_steps(config, make_mesh(4, 2), batches[:2])
+    assert bool(metrics["all_finite"])
+    assert "stem_bn" in after.generator.params and "convg2g" not in str(after.generator.params)
+    moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before.generator.params),
+                                                   jax.tree.leaves(after.generator.params))]
+    assert np.mean(moved) > 0.5  # (biases in front of BatchNorm have zero true gradient)
+
 def _params(workdir):
     return load_model(str(workdir / "model"))
 

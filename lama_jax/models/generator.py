@@ -1,6 +1,7 @@
-"""The LaMa generator (official `FFCResNetGenerator`) and its ablation variants.
+"""LaMa's generators: the Fourier one (official `FFCResNetGenerator`) and the regular one
+(official `pix2pixhd.GlobalGenerator`), selected by `GeneratorConfig.kind`.
 
-Layout, for `ngf=64, n_downsampling=3` (Big LaMa / LaMa-Fourier):
+Layout of `kind="ffc_resnet"`, for `ngf=64, n_downsampling=3` (Big LaMa / LaMa-Fourier):
 
     reflect-pad 3, 7x7 FFC-BN-ReLU 4->64                                   stem
     3x  3x3 stride-2 FFC-BN-ReLU 64->128->256->512 (the last one splits     down_{i}
@@ -10,15 +11,23 @@ Layout, for `ngf=64, n_downsampling=3` (Big LaMa / LaMa-Fourier):
     3x  ConvTranspose(3x3, stride 2) + BN + ReLU 512->256->128->64          up_{i}
     reflect-pad 3, 7x7 conv 64->3 with bias, sigmoid                        out_conv
 
-Variants are parameters, not copies: `global_ratio=0` gives LaMa-Regular (plain 3x3 convs in
-the residual blocks), `global_ratio=0` with `block_dilation>1` the dilated-convolution
-ablation, `enable_lfu` turns on the local Fourier unit.
+`kind="pix2pixhd_global"` (LaMa-Regular: `configs/training/lama-regular.yaml`, 9 blocks;
+Big LaMa-Regular, 15 blocks) has the same skeleton with plain convolutions that carry biases:
+a 7x7 conv-BN-ReLU stem, zero-padded stride-2 conv-BN-ReLU downsamplings, and residual blocks
+of reflect-pad, 3x3 conv, BN, ReLU, reflect-pad, 3x3 conv, BN, added to the input with no
+activation after the sum. The upsampling path and output conv are the same.
+
+Variants are parameters, not copies: `enable_lfu` turns on the local Fourier unit,
+`block_dilation` dilates the residual blocks' 3x3 convs (either kind; the paper's "Dilated"
+row used another, multi-dilated generator that is not ported), and an FFC generator with
+`global_ratio=0` is a regular-convolution network with the FFC blocks' layout (a ReLU after
+each block's second BN, reflect-padded downsampling, no biases).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -28,10 +37,18 @@ from lama_jax.models.ffc import (ConvImpl, FFCBNAct, FFCResnetBlock, ShiftSumCon
                                  batch_norm, reflect_pad)
 
 
+KINDS = ("ffc_resnet", "pix2pixhd_global")
+
+
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
-    """Architecture of a LaMa generator; `to_dict`/`from_dict` round-trip through JSON."""
+    """Architecture of a LaMa generator; `to_dict`/`from_dict` round-trip through JSON.
 
+    `global_ratio` and `enable_lfu` belong to `kind="ffc_resnet"` and must stay 0 and False
+    for `kind="pix2pixhd_global"`.
+    """
+
+    kind: str = "ffc_resnet"  # or "pix2pixhd_global" (LaMa-Regular)
     input_nc: int = 4
     output_nc: int = 3
     ngf: int = 64
@@ -42,6 +59,13 @@ class GeneratorConfig:
     block_dilation: int = 1
     max_features: int = 1024
     out_activation: Optional[str] = "sigmoid"  # "sigmoid", "tanh" or None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown generator kind {self.kind!r}; expected one of {KINDS}")
+        if self.kind == "pix2pixhd_global" and (self.global_ratio or self.enable_lfu):
+            raise ValueError("generator kind 'pix2pixhd_global' has no Fourier units: set "
+                             "global_ratio=0 and enable_lfu=False")
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain JSON-serialisable dict of the fields."""
@@ -59,6 +83,28 @@ class GeneratorConfig:
 
 BIG_LAMA = GeneratorConfig(n_blocks=18)
 LAMA_FOURIER = GeneratorConfig(n_blocks=9)
+LAMA_REGULAR = GeneratorConfig(kind="pix2pixhd_global", n_blocks=9, global_ratio=0.0)
+
+
+class ResnetBlock(nn.Module):
+    """pix2pixHD's residual block (official `pix2pixhd.ResnetBlock`), NHWC:
+    x + BN(conv(pad(ReLU(BN(conv(pad(x))))))), 3x3 convs with biases, reflect padding."""
+
+    features: int
+    dilation: int = 1
+    dtype: Optional[jnp.dtype] = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        d = self.dilation
+        y = x
+        for i in (1, 2):
+            y = nn.Conv(self.features, (3, 3), padding="VALID", kernel_dilation=d,
+                        dtype=self.dtype, name=f"conv{i}")(reflect_pad(y, d))
+            y = batch_norm(train, f"bn{i}", self.dtype)(y)
+            if i == 1:
+                y = nn.relu(y)
+        return x + y  # [B, h, w, C]
 
 
 class Generator(nn.Module):
@@ -72,22 +118,13 @@ class Generator(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         cfg = self.config
-        width = lambda mult: min(cfg.max_features, cfg.ngf * mult)  # noqa: E731
-        ffc = dict(spectral_impl=self.spectral_impl, conv_impl=self.conv_impl, dtype=self.dtype)
         x = x.astype(self.dtype or jnp.float32)
 
-        # [B, H+6, W+6, Cin] -> [B, H, W, ngf]
-        feats = FFCBNAct(cfg.ngf, 7, name="stem", **ffc)((reflect_pad(x, 3), None), train)
-        for i in range(cfg.n_downsampling):
-            last = i == cfg.n_downsampling - 1
-            feats = FFCBNAct(width(2 ** (i + 1)), 3, 0.0, cfg.global_ratio if last else 0.0,
-                             stride=2, padding=1, name=f"down_{i}", **ffc)(feats, train)
-        bottleneck = width(2 ** cfg.n_downsampling)
-        for j in range(cfg.n_blocks):
-            feats = FFCResnetBlock(bottleneck, cfg.global_ratio, cfg.block_dilation,
-                                   cfg.enable_lfu, name=f"block_{j}", **ffc)(feats, train)
-        # [B, h, w, C_local + C_global], local channels first
-        y = jnp.concatenate([f for f in feats if f is not None], axis=-1)
+        if cfg.kind == "ffc_resnet":
+            y = self._ffc_encoder(x, train)
+        else:
+            y = self._pix2pixhd_encoder(x, train)
+        # y: [B, H / 2^n, W / 2^n, width(2^n)]
 
         for i in range(cfg.n_downsampling):
             features = min(cfg.max_features, int(cfg.ngf * 2 ** (cfg.n_downsampling - i) / 2))
@@ -108,6 +145,42 @@ class Generator(nn.Module):
         elif cfg.out_activation is not None:
             raise ValueError(f"unknown out_activation {cfg.out_activation!r}")
         return y  # [B, H, W, output_nc]
+
+    def _width(self, mult: int) -> int:
+        return min(self.config.max_features, self.config.ngf * mult)
+
+    def _ffc_encoder(self, x: jax.Array, train: bool) -> jax.Array:
+        """Stem, downsamplings and FFC blocks of `FFCResNetGenerator`: [B, H, W, Cin] ->
+        [B, h, w, C_local + C_global], local channels first."""
+        cfg = self.config
+        ffc = dict(spectral_impl=self.spectral_impl, conv_impl=self.conv_impl, dtype=self.dtype)
+        # [B, H+6, W+6, Cin] -> [B, H, W, ngf]
+        feats: Tuple = FFCBNAct(cfg.ngf, 7, name="stem", **ffc)((reflect_pad(x, 3), None), train)
+        for i in range(cfg.n_downsampling):
+            last = i == cfg.n_downsampling - 1
+            feats = FFCBNAct(self._width(2 ** (i + 1)), 3, 0.0, cfg.global_ratio if last else 0.0,
+                             stride=2, padding=1, name=f"down_{i}", **ffc)(feats, train)
+        for j in range(cfg.n_blocks):
+            feats = FFCResnetBlock(self._width(2 ** cfg.n_downsampling), cfg.global_ratio,
+                                   cfg.block_dilation, cfg.enable_lfu, name=f"block_{j}",
+                                   **ffc)(feats, train)
+        return jnp.concatenate([f for f in feats if f is not None], axis=-1)
+
+    def _pix2pixhd_encoder(self, x: jax.Array, train: bool) -> jax.Array:
+        """Stem, downsamplings and residual blocks of pix2pixHD's `GlobalGenerator`:
+        [B, H, W, Cin] -> [B, h, w, C]."""
+        cfg = self.config
+        y = nn.Conv(cfg.ngf, (7, 7), padding="VALID", dtype=self.dtype, name="stem")(
+            reflect_pad(x, 3))  # [B, H, W, ngf]
+        y = nn.relu(batch_norm(train, "stem_bn", self.dtype)(y))
+        for i in range(cfg.n_downsampling):  # zero padding, as PyTorch's default
+            y = nn.Conv(self._width(2 ** (i + 1)), (3, 3), strides=2, padding=((1, 1), (1, 1)),
+                        dtype=self.dtype, name=f"down_{i}")(y)
+            y = nn.relu(batch_norm(train, f"down_bn_{i}", self.dtype)(y))
+        for j in range(cfg.n_blocks):
+            y = ResnetBlock(self._width(2 ** cfg.n_downsampling), cfg.block_dilation,
+                            self.dtype, name=f"block_{j}")(y, train)
+        return y
 
 
 def generator_input(image: jax.Array, mask: jax.Array) -> jax.Array:

@@ -1,0 +1,19 @@
+"""LaMa-Regular (46M parameters, 9 residual blocks of plain 3x3 convolutions, global batch 30):
+the paper's baseline without Fourier units (Table 2 "Base / Regular").
+
+    python -m lama_jax.main --config=configs/lama_regular.py --workdir=/tmp/lama-regular \
+        --config.losses.hrf_weights_path=/path/to/encoder_epoch_20.pth
+
+Official source: configs/training/lama-regular.yaml, generator pix2pixhd_global_sigmoid.yaml
+(pix2pixHD's GlobalGenerator); losses, discriminator, optimizers and data as LaMa-Fourier.
+Add --config.generator.n_blocks=15 for big-lama-regular.yaml (Table 2 "Deep / Regular", 74M).
+"""
+
+from lama_jax.config_files import load_sibling
+
+
+def get_config(arg=None):
+    """The base recipe with pix2pixHD's GlobalGenerator in place of the FFC generator."""
+    config = load_sibling(__file__, "base", arg)
+    config.generator.update(kind="pix2pixhd_global", global_ratio=0.0)
+    return config
