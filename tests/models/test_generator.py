@@ -1,3 +1,5 @@
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -104,3 +106,17 @@ def test_bfloat16_compute_keeps_float32_params():
     cfg = GeneratorConfig(ngf=8, n_blocks=1)
     v = abstract_variables(Generator(cfg, dtype="bfloat16"), (1, 32, 32, 4))
     assert {leaf.dtype for leaf in jax.tree.leaves(v)} == {np.dtype("float32")}
+
+
+@pytest.mark.parametrize("kind", ["ffc_resnet", "pix2pixhd_global"])
+def test_bfloat16_compute_runs_convolutions_in_bfloat16_and_ffts_in_float32(kind):
+    cfg = GeneratorConfig(kind=kind, ngf=8, n_blocks=1,
+                          global_ratio=0.75 if kind == "ffc_resnet" else 0.0)
+    model = Generator(cfg, dtype="bfloat16")
+    x = jax.ShapeDtypeStruct((1, 32, 32, 4), np.float32)
+    hlo = jax.jit(model.apply).lower(abstract_variables(model, x.shape), x).as_text()
+    result_types = lambda op: re.findall(  # noqa: E731
+        rf"stablehlo\.{op}\b.*-> tensor<[0-9x]*x(.+)>$", hlo, re.MULTILINE)
+    convs, ffts = result_types("convolution"), result_types("fft")
+    assert convs and set(convs) == {"bf16"}
+    assert set(ffts) == ({"f32", "complex<f32>"} if kind == "ffc_resnet" else set())
