@@ -21,6 +21,7 @@ import numpy as np
 from lama_jax.model_dir import generator_abstract_variables
 from lama_jax.models.generator import LAMA_FOURIER, LAMA_REGULAR, Generator, GeneratorConfig
 from lama_jax.models.variables import param_count
+from xla_cost import compiled_flops  # experiments/xla_cost.py
 
 # (row, generator, paper: params in millions, narrow FID / LPIPS, wide FID / LPIPS)
 ROWS = [
@@ -37,10 +38,7 @@ def inference_gflops(config: GeneratorConfig, size: int) -> float:
     """XLA's FLOP count of one eval-mode generator pass on a size x size image."""
     variables = generator_abstract_variables(config)
     x = jax.ShapeDtypeStruct((1, size, size, config.input_nc), np.float32)
-    compiled = jax.jit(Generator(config).apply).lower(variables, x).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost["flops"]) / 1e9
+    return compiled_flops(jax.jit(Generator(config).apply).lower(variables, x).compile()) / 1e9
 
 
 def main() -> None:

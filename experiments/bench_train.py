@@ -35,6 +35,7 @@ from lama_jax.parallel import global_batch, make_mesh, replicated
 from lama_jax.state import build_networks
 from lama_jax.train import backbone_variables, compile_training
 from lama_jax.xla_flags import enable_cpu_onednn
+from xla_cost import compiled_flops  # experiments/xla_cost.py
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 # Dense bf16 matrix throughput per chip, FLOP/s (vendor figures).
@@ -65,9 +66,7 @@ def bench(config_name: str, batch: int, dtype: str, spectral: str, steps: int) -
     abstract_data = {k: jax.ShapeDtypeStruct(v, np.float32) for k, v in shapes.items()}
     abstract_backbone = jax.eval_shape(lambda: backbone_variables(nets, "random"))
     compiled = program.step.lower(program.abstract_state, abstract_data, abstract_backbone).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+    flops = compiled_flops(compiled)
     memory = compiled.memory_analysis()
     xla_bytes = (memory.argument_size_in_bytes + memory.output_size_in_bytes
                  + memory.temp_size_in_bytes - memory.alias_size_in_bytes) if memory else None

@@ -147,7 +147,7 @@ def _pix2pixhd_module_index(name: str, cfg: GeneratorConfig) -> int:
     """The same for the GlobalGenerator: (conv, BN, ReLU) triples around the residual blocks."""
     first_up = 4 + 3 * cfg.n_downsampling + cfg.n_blocks
     if name in ("stem", "stem_bn"):
-        return 1 if name == "stem" else 2
+        return {"stem": 1, "stem_bn": 2}[name]
     if name == "out_conv":
         return first_up + 3 * cfg.n_downsampling + 1
     kind, i = name.rsplit("_", 1)
@@ -155,6 +155,11 @@ def _pix2pixhd_module_index(name: str, cfg: GeneratorConfig) -> int:
         return 4 + 3 * cfg.n_downsampling + int(i)
     bn = 1 if kind.endswith("_bn") else 0
     return (4 if kind.startswith("down") else first_up) + 3 * int(i) + bn
+
+
+# Per generator kind: our top-level submodule -> official index, and inner-name rewrites.
+_GENERATOR_LAYOUTS = {"ffc_resnet": (_ffc_module_index, _KEY_REWRITES),
+                      "pix2pixhd_global": (_pix2pixhd_module_index, _RESNET_BLOCK_REWRITES)}
 
 
 def _discriminator_module_key(name: str) -> str:
@@ -211,10 +216,7 @@ def map_state_dict(sd: StateDict, abstract: Variables, module_key,
 def convert_generator(sd: StateDict) -> Tuple[GeneratorConfig, Variables]:
     """Architecture and variables of an official generator state dict (no prefix)."""
     cfg = infer_generator_config(sd)
-    if cfg.kind == "ffc_resnet":
-        index, rewrites = _ffc_module_index, _KEY_REWRITES
-    else:
-        index, rewrites = _pix2pixhd_module_index, _RESNET_BLOCK_REWRITES
+    index, rewrites = _GENERATOR_LAYOUTS[cfg.kind]
     variables = map_state_dict(sd, generator_abstract_variables(cfg),
                                lambda name: f"model.{index(name, cfg)}", rewrites)
     return cfg, variables

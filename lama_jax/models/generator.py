@@ -27,7 +27,7 @@ each block's second BN, reflect-padded downsampling, no biases).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import flax.linen as nn
 import jax
@@ -127,7 +127,7 @@ class Generator(nn.Module):
         # y: [B, H / 2^n, W / 2^n, width(2^n)]
 
         for i in range(cfg.n_downsampling):
-            features = min(cfg.max_features, int(cfg.ngf * 2 ** (cfg.n_downsampling - i) / 2))
+            features = self._width(2 ** (cfg.n_downsampling - i - 1))
             # PyTorch ConvTranspose2d(k=3, s=2, padding=1, output_padding=1): exactly 2x.
             y = nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)),
                                  transpose_kernel=True, dtype=self.dtype, name=f"up_{i}")(y)
@@ -155,7 +155,7 @@ class Generator(nn.Module):
         cfg = self.config
         ffc = dict(spectral_impl=self.spectral_impl, conv_impl=self.conv_impl, dtype=self.dtype)
         # [B, H+6, W+6, Cin] -> [B, H, W, ngf]
-        feats: Tuple = FFCBNAct(cfg.ngf, 7, name="stem", **ffc)((reflect_pad(x, 3), None), train)
+        feats = FFCBNAct(cfg.ngf, 7, name="stem", **ffc)((reflect_pad(x, 3), None), train)
         for i in range(cfg.n_downsampling):
             last = i == cfg.n_downsampling - 1
             feats = FFCBNAct(self._width(2 ** (i + 1)), 3, 0.0, cfg.global_ratio if last else 0.0,
