@@ -32,8 +32,8 @@ import numpy as np
 
 from lama_jax.config_files import load_config_file
 from lama_jax.parallel import global_batch, make_mesh, replicated
-from lama_jax.state import build_networks
-from lama_jax.train import backbone_variables, compile_training
+from lama_jax.state import backbone_variables, build_networks
+from lama_jax.steps import compile_training
 from lama_jax.xla_flags import enable_cpu_onednn
 from xla_cost import compiled_flops  # experiments/xla_cost.py
 

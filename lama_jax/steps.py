@@ -14,19 +14,23 @@ Discriminator loss:
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+import dataclasses
+import functools
+from typing import Callable, Dict, Tuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from jax.sharding import Mesh
 
 from lama_jax.losses import adversarial, reconstruction
 from lama_jax.losses.perceptual import hrf_perceptual
 from lama_jax.metrics.fidelity import masked_l1, psnr, ssim
 from lama_jax.models.generator import composite, generator_input
 from lama_jax.models.variables import Variables
-from lama_jax.state import Networks, NetState, TrainState
+from lama_jax.parallel import batch_sharding, replicated, state_shardings
+from lama_jax.state import Networks, NetState, TrainState, init_train_state
 
 Batch = Dict[str, jax.Array]
 Metrics = Dict[str, jax.Array]
@@ -115,3 +119,25 @@ def eval_step(nets: Networks, state: TrainState, batch: Batch) -> Dict[str, jax.
     return {"l1_hole": masked_l1(inpainted, image, mask),
             "psnr": psnr(inpainted, image), "ssim": ssim(inpainted, image),
             "inpainted": inpainted}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingProgram:
+    """The jitted, sharded pieces of a run on one mesh."""
+
+    abstract_state: TrainState  # ShapeDtypeStructs
+    shardings: TrainState  # NamedShardings, same tree
+    init: Callable[[jax.Array], TrainState]  # rng -> sharded fresh state
+    step: Callable  # (state, global batch, backbone variables) -> (state, metrics); donates state
+
+
+def compile_training(nets: Networks, losses: ml_collections.ConfigDict, mesh: Mesh,
+                     crop_size: int) -> TrainingProgram:
+    """Abstract state, shardings and the jitted init and train step for `mesh`."""
+    init = functools.partial(init_train_state, nets, crop_size=crop_size)
+    abstract = jax.eval_shape(init, jax.random.key(0))
+    shardings = state_shardings(mesh, abstract)
+    step = jax.jit(functools.partial(train_step, nets, losses),
+                   in_shardings=(shardings, batch_sharding(mesh), replicated(mesh)),
+                   out_shardings=(shardings, replicated(mesh)), donate_argnums=0)
+    return TrainingProgram(abstract, shardings, jax.jit(init, out_shardings=shardings), step)
