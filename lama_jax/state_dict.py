@@ -9,6 +9,11 @@ rebuild functions and storages are read as numpy arrays, plain containers are al
 the classes of known configuration libraries (omegaconf, Lightning's attribute dicts, ...) are
 loaded as inert placeholders whose constructors run nothing. Any other global (`os.system`,
 `builtins.eval`, ...) makes the load fail with `UnsafeCheckpointError` before it is called.
+
+Crafted files are read defensively: every tensor's offset, size and stride must lie inside its
+storage (no view ever reaches past the stored bytes), every storage must hold whole elements,
+and no archive member may expand more than `max_expansion` times its compressed size (zip
+bombs). A file that breaks one of these is refused with a `CheckpointError` naming the key.
 """
 
 from __future__ import annotations
@@ -17,12 +22,19 @@ import collections
 import os
 import pickle
 import zipfile
+import zlib
 from typing import Any, Dict, Mapping
 
 import ml_dtypes
 import numpy as np
 
 StateDict = Dict[str, np.ndarray]
+
+# A compressed archive member may expand at most this many times (members under
+# `_SMALL_MEMBER_BYTES` are not limited). torch.save stores members uncompressed and real
+# weights deflate by less than 2x, so only a crafted file comes near it.
+MAX_EXPANSION = 100
+_SMALL_MEMBER_BYTES = 1 << 24
 
 
 class CheckpointError(ValueError):
@@ -70,13 +82,43 @@ class _Inert:
         return _Inert()
 
 
-def _rebuild_tensor(storage, offset, size, stride, *unused) -> np.ndarray:
-    if not size:
-        return storage[offset:offset + 1].reshape(()).copy()
+class _BadTensor:
+    """Stands for a tensor record that cannot be rebuilt safely; `reason` says why. Refused
+    by `load_state_dict` with the key it is stored under."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _rebuild_tensor(storage, offset, size, stride, *unused):
+    """The tensor `storage[offset + sum(i * stride)]` for every index `i` within `size`,
+    copied out of the storage; a `_BadTensor` unless the whole extent lies inside it."""
+    if isinstance(storage, _BadTensor):
+        return storage
+    if not isinstance(storage, np.ndarray):
+        return _BadTensor(f"its storage is a {type(storage).__name__}, not tensor data")
+    size, stride = tuple(size or ()), tuple(stride or ())
+    if not (_is_int(offset) and all(map(_is_int, size + stride)) and len(size) == len(stride)):
+        return _BadTensor(f"malformed layout (offset {offset!r}, size {size!r}, stride {stride!r})")
+    if offset < 0 or min(size + stride, default=0) < 0:
+        return _BadTensor(f"negative offset, size or stride ({offset}, {size}, {stride})")
+    if 0 in size:
+        return np.zeros(size, storage.dtype)
+    if np.prod(size, dtype=object) > storage.size:
+        return _BadTensor(f"size {size} has more elements than its storage holds "
+                          f"({storage.size}): overlapping strides are not state-dict data")
+    needed = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+    if needed > storage.size:
+        return _BadTensor(f"size {size} with stride {stride} at offset {offset} needs {needed} "
+                          f"elements but its storage holds {storage.size}")
     itemsize = storage.dtype.itemsize
-    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=tuple(size),
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=tuple(s * itemsize for s in stride))
-    return np.ascontiguousarray(view)
+    return np.array(view)  # a copy: nothing refers to the storage afterwards
 
 
 def _rebuild_parameter(data, *unused):
@@ -117,18 +159,48 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         # ('storage', storage_type, key, location, numel)
-        if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+        if not (isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage"):
             raise UnsafeCheckpointError(f"{self._path}: unsupported persistent id {pid!r}")
         storage_type, key = pid[1], str(pid[2])
         if key not in self._storages:
-            dtype = storage_type.dtype if isinstance(storage_type, _StorageType) else np.uint8
-            raw = self._archive.read(f"{self._prefix}data/{key}")
-            self._storages[key] = np.frombuffer(raw, dtype=dtype)
+            dtype = np.dtype(storage_type.dtype if isinstance(storage_type, _StorageType)
+                             else np.uint8)
+            member = f"{self._prefix}data/{key}"
+            try:
+                raw = _read_member(self._archive, member, self._path)
+            except KeyError:
+                self._storages[key] = _BadTensor(f"its storage {member} is not in the archive")
+                return self._storages[key]
+            if len(raw) % dtype.itemsize:
+                self._storages[key] = _BadTensor(
+                    f"its storage {member} holds {len(raw)} bytes, not a whole number of "
+                    f"{dtype.name} elements ({dtype.itemsize} bytes each)")
+            else:
+                self._storages[key] = np.frombuffer(raw, dtype=dtype)
         return self._storages[key]
 
 
-def _load_torch_zip(path: str) -> Any:
+def _check_expansion(archive: zipfile.ZipFile, path: str, max_expansion: float) -> None:
+    """Refuses an archive with a member that would expand more than `max_expansion` times."""
+    for info in archive.infolist():
+        limit = max(max_expansion * info.compress_size, _SMALL_MEMBER_BYTES)
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > limit:
+            raise CheckpointError(
+                f"{path}: member {info.filename} would expand from {info.compress_size} to "
+                f"{info.file_size} bytes, more than {max_expansion:g} times (raise "
+                f"max_expansion if the file is trusted)")
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, path: str) -> bytes:
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+        raise CheckpointError(f"{path}: corrupt archive member {name} ({e})") from None
+
+
+def _load_torch_zip(path: str, max_expansion: float) -> Any:
     with zipfile.ZipFile(path) as archive:
+        _check_expansion(archive, path, max_expansion)
         pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if len(pickles) != 1:
             raise CheckpointError(f"{path}: not a PyTorch checkpoint (no single data.pkl inside)")
@@ -136,12 +208,17 @@ def _load_torch_zip(path: str) -> Any:
         with archive.open(pickles[0]) as f:
             try:
                 return _RestrictedUnpickler(f, archive, prefix, path).load()
-            except (pickle.UnpicklingError, EOFError, KeyError) as e:
+            except CheckpointError:
+                raise
+            except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError,
+                    IndexError, AttributeError, zipfile.BadZipFile, zlib.error) as e:
+                # A malformed pickle fails inside pickle's own opcodes with any of these.
                 raise CheckpointError(f"{path}: corrupt PyTorch checkpoint ({e})") from None
 
 
-def load_pickle_payload(path: str) -> Any:
-    """The unpickled object of a PyTorch zip file, tensors as numpy arrays."""
+def load_pickle_payload(path: str, max_expansion: float = MAX_EXPANSION) -> Any:
+    """The unpickled object of a PyTorch zip file, tensors as numpy arrays (a tensor that
+    cannot be rebuilt safely is a placeholder that `load_state_dict` refuses)."""
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f:
             head = f.read(2)
@@ -150,43 +227,50 @@ def load_pickle_payload(path: str) -> Any:
                 f"{path}: legacy (pre-1.6) PyTorch serialisation is not supported; re-save it "
                 f"with torch.save(obj, path) from PyTorch >= 1.6")
         raise CheckpointError(f"{path}: not a PyTorch, .npz or .safetensors file")
-    return _load_torch_zip(path)
+    return _load_torch_zip(path, max_expansion)
 
 
-def _flatten(obj: Mapping, prefix: str = "") -> StateDict:
+def _flatten(obj: Mapping, path: str, prefix: str = "") -> StateDict:
     out: StateDict = {}
     for k, v in obj.items():
         if isinstance(v, Mapping):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(_flatten(v, path, f"{prefix}{k}."))
+        elif isinstance(v, _BadTensor):
+            raise CheckpointError(f"{path}: tensor {prefix}{k}: {v.reason}; refusing the file")
         elif isinstance(v, np.ndarray):
             out[f"{prefix}{k}"] = v
     return out
 
 
-def load_state_dict(path: str) -> StateDict:
+def load_state_dict(path: str, max_expansion: float = MAX_EXPANSION) -> StateDict:
     """Flat `{key: array}` from a PyTorch file, a Lightning checkpoint, `.npz` or `.safetensors`.
 
     For a Lightning checkpoint the entries of its `state_dict` are returned; for other pickled
-    dicts, every nested array, keyed by its dotted path.
+    dicts, every nested array, keyed by its dotted path. Archive members (PyTorch zip, `.npz`)
+    may expand at most `max_expansion` times their compressed size.
     """
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such file")
     ext = os.path.splitext(path)[1].lower()
     try:
         if ext == ".npz":
+            with zipfile.ZipFile(path) as archive:
+                _check_expansion(archive, path, max_expansion)
             with np.load(path, allow_pickle=False) as data:
                 return {k: data[k] for k in data.files}
         if ext == ".safetensors":
             from safetensors.numpy import load_file
             return load_file(path)
+    except CheckpointError:
+        raise
     except Exception as e:  # numpy and safetensors raise several types for corrupt files
         raise CheckpointError(f"{path}: cannot read ({e})") from None
     try:
-        payload = load_pickle_payload(path)
+        payload = load_pickle_payload(path, max_expansion)
     except (zipfile.BadZipFile, OSError) as e:
         raise CheckpointError(f"{path}: cannot read ({e})") from None
     if isinstance(payload, Mapping) and isinstance(payload.get("state_dict"), Mapping):
         payload = payload["state_dict"]
     if not isinstance(payload, Mapping):
         raise CheckpointError(f"{path}: holds a {type(payload).__name__}, not a state dict")
-    return _flatten(payload)
+    return _flatten(payload, path)

@@ -76,6 +76,23 @@ def _pickle_ints(values) -> bytes:
     return b"(" + b"".join(b"J" + int(v).to_bytes(4, "little", signed=True) for v in values) + b"t"
 
 
+def torch_tensor_pickle(key: str, storage: str, kind: str, numel: int, offset: int,
+                        size, stride) -> bytes:
+    """`key: _rebuild_tensor_v2(<storage `storage` of type torch.`kind`>, offset, size,
+    stride, False, None)` as one protocol-2 dict item; nothing checks that it is consistent."""
+    pid = (b"(" + _pickle_str("storage") + f"ctorch\n{kind}\n".encode() + _pickle_str(storage)
+           + _pickle_str("cpu") + _pickle_ints([numel])[1:-1] + b"tQ")
+    offset_bytes = b"J" + int(offset).to_bytes(4, "little", signed=True)
+    args = (b"(" + pid + offset_bytes + _pickle_ints(size) + _pickle_ints(stride)
+            + b"\x89Nt")  # requires_grad False, backward hooks None
+    return _pickle_str(key) + b"ctorch._utils\n_rebuild_tensor_v2\n" + args + b"R"
+
+
+def torch_dict_pickle(items) -> bytes:
+    """A protocol-2 data.pkl holding a dict of `torch_tensor_pickle` items."""
+    return b"\x80\x02}(" + b"".join(items) + b"u."
+
+
 def write_torch_state_dict(path, sd):
     """`sd` ({key: float32 or int64 array}) written as `torch.save(state_dict, path)` writes it:
     a protocol-2 data.pkl of `_rebuild_tensor_v2` calls on persistent storages, plus one raw
@@ -85,11 +102,6 @@ def write_torch_state_dict(path, sd):
         value = np.require(value, requirements="C")  # keeps 0-d arrays 0-d
         kind = "LongStorage" if value.dtype == np.int64 else "FloatStorage"
         strides = [s // value.itemsize for s in value.strides]
-        storage = (b"(" + _pickle_str("storage") + f"ctorch\n{kind}\n".encode() + _pickle_str(str(i))
-                   + _pickle_str("cpu") + _pickle_ints([value.size])[1:-1] + b"tQ")
-        offset = b"J\x00\x00\x00\x00"
-        args = (b"(" + storage + offset + _pickle_ints(value.shape) + _pickle_ints(strides)
-                + b"\x89Nt")  # requires_grad False, backward hooks None
-        items.append(_pickle_str(key) + b"ctorch._utils\n_rebuild_tensor_v2\n" + args + b"R")
+        items.append(torch_tensor_pickle(key, str(i), kind, value.size, 0, value.shape, strides))
         storages[str(i)] = value
-    write_torch_zip(path, b"\x80\x02}(" + b"".join(items) + b"u.", storages)
+    write_torch_zip(path, torch_dict_pickle(items), storages)

@@ -1,12 +1,14 @@
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
 
 from lama_jax.state_dict import (CheckpointError, UnsafeCheckpointError, load_pickle_payload,
                                  load_state_dict)
-from tests.helpers import malicious_pickle, write_torch_zip
+from tests.helpers import (malicious_pickle, torch_dict_pickle, torch_tensor_pickle,
+                           write_torch_zip)
 
 
 def test_lightning_checkpoint_reads_without_torch_or_omegaconf(reference, load_npz):
@@ -46,6 +48,50 @@ def test_strided_and_offset_tensors(tmp_path):
     write_torch_zip(tmp_path / "t.pth", data, {"0": storage})
     w = load_state_dict(str(tmp_path / "t.pth"))["w"]
     np.testing.assert_array_equal(w, storage[2:].reshape(2, 3).T)
+
+
+@pytest.mark.parametrize("offset,size,stride,storage_bytes,match", [
+    (0, (2, 2), (8, 1), 32, r"needs 10 elements but its storage holds 8"),  # larger than storage
+    (6, (3,), (1,), 32, r"needs 9 elements"),  # offset pushes the end out
+    (0, (2, 3), (1, 1 << 20), 32, r"needs \d+ elements"),  # a stride that jumps out
+    (0, (1 << 20, 1 << 20), (0, 0), 32, r"more elements than its storage"),  # stride-0 blow-up
+    (-4, (2,), (1,), 32, r"negative offset"),  # reading before the storage
+    (0, (2,), (-1,), 32, r"negative"),
+    (0, (2,), (1,), 30, r"30 bytes, not a whole number of float32"),  # torn storage
+])
+def test_crafted_tensors_that_reach_outside_their_storage_are_refused(
+        tmp_path, offset, size, stride, storage_bytes, match):
+    path = tmp_path / "crafted.ckpt"
+    items = [torch_tensor_pickle("ok", "0", "FloatStorage", 4, 0, (4,), (1,)),
+             torch_tensor_pickle("model.evil", "1", "FloatStorage", 8, offset, size, stride)]
+    write_torch_zip(path, torch_dict_pickle(items),
+                    {"0": np.ones(4, np.float32), "1": np.ones(storage_bytes, np.uint8)})
+    with pytest.raises(CheckpointError, match=rf"crafted\.ckpt: tensor model\.evil: .*{match}"):
+        load_state_dict(str(path))
+
+
+def test_a_tensor_whose_storage_is_missing_is_refused(tmp_path):
+    path = tmp_path / "t.pth"
+    write_torch_zip(path, torch_dict_pickle(
+        [torch_tensor_pickle("w", "7", "FloatStorage", 4, 0, (4,), (1,))]))
+    with pytest.raises(CheckpointError, match=r"t\.pth: tensor w: its storage .*data/7 is not"):
+        load_state_dict(str(path))
+
+
+def test_compressed_members_may_not_expand_without_bound(tmp_path):
+    # 24 MiB of zeros deflate to ~24 KB: a 1000x expansion, over the default cap of 100x.
+    zeros = np.zeros(6 << 20, np.float32)
+    bomb = tmp_path / "bomb.ckpt"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", torch_dict_pickle(
+            [torch_tensor_pickle("w", "0", "FloatStorage", zeros.size, 0, zeros.shape, (1,))]))
+        z.writestr("archive/data/0", zeros.tobytes())
+    with pytest.raises(CheckpointError, match=r"bomb\.ckpt: member archive/data/0 would expand"):
+        load_state_dict(str(bomb))
+    assert load_state_dict(str(bomb), max_expansion=10_000)["w"].shape == zeros.shape
+    np.savez_compressed(tmp_path / "bomb.npz", w=zeros)
+    with pytest.raises(CheckpointError, match=r"bomb\.npz: member w\.npy would expand"):
+        load_state_dict(str(tmp_path / "bomb.npz"))
 
 
 def test_npz_and_safetensors(tmp_path):
