@@ -44,6 +44,20 @@ def inpaint(generator: Generator, variables: Variables, image: jax.Array,
     return composite(image, mask, predicted)
 
 
+def known_pixels_checked(images: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`images` [B, H, W, 3] with hole pixels (`hole` [B, H, W, 1] non-zero) set to 0, after
+    checking that every known pixel is finite and in [0, 1]; a hole pixel may hold anything
+    (NaN too), since the result replaces it. Raises `ValueError` saying where a bad value is."""
+    known = hole == 0
+    bad = np.any(~((images >= 0) & (images <= 1)), axis=-1, keepdims=True) & known  # NaN too
+    if bad.any():
+        b, y, x, _ = np.argwhere(bad)[0]
+        raise ValueError(f"{int(bad.sum())} known pixel(s) are NaN, infinite or outside [0, 1] "
+                         f"(image {b}, row {y}, column {x}: {images[b, y, x].tolist()}); only "
+                         f"hole pixels may be")
+    return np.where(known, images, np.float32(0)).astype(np.float32)
+
+
 class Inpainter:
     """A generator ready to inpaint single photos of any size.
 
@@ -77,9 +91,10 @@ class Inpainter:
     def inpaint_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """Inpaints images [B, H, W, 3] float32 in [0, 1] where `holes` [B, H, W] are non-zero;
         returns the composited [B, H, W, 3] float32 images. With a mesh, B must be a multiple
-        of its size."""
+        of its size. Known pixels must be finite and in [0, 1] (`ValueError` otherwise)."""
         _, h, w = holes.shape
         hole = (holes > 0).astype(np.float32)[..., None]  # [B, H, W, 1]
+        images = known_pixels_checked(np.asarray(images), hole)
         inputs = [pad_to_modulo(x, PAD_MODULO, axes=(1, 2)) for x in (images, hole)]
         if self.mesh is not None:
             inputs = jax.device_put(inputs, batch_sharding(self.mesh))

@@ -8,24 +8,24 @@
 
 Each result is written as a PNG named after its mask file (folder mode, as the official
 predict names them) or after the photo (single mode). An RGBA photo keeps its alpha channel.
-Inputs are never overwritten; existing outputs only with --overwrite. In folder mode a bad
-file is reported on one line and the rest are still processed; the exit code is 1 if
-anything failed.
+Inputs are never overwritten (a run whose results would land on any of its photos or masks
+is refused); existing results are kept unless --overwrite. A bad file, or a result that
+cannot be written, is reported on one line and the rest are still processed; the exit code
+is 1 if anything failed. Folder links are not followed.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import glob
 import os
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from lama_jax.images import (IMAGE_EXTENSIONS, ImageError, is_inside, read_image, read_mask,
-                             write_png)
+from lama_jax.images import (IMAGE_EXTENSIONS, MAX_PIXELS, ImageError, has_extension, is_inside,
+                             list_files, read_image, read_mask, set_max_pixels, write_png)
 from lama_jax.inpaint import Inpainter
 from lama_jax.model_dir import ModelDirError
 from lama_jax.xla_flags import enable_cpu_onednn
@@ -43,38 +43,57 @@ class Job:
 
 
 
+def is_mask_file(path: str) -> bool:
+    """Whether `path` is named as an official mask: `<photo>_mask<anything>.png`."""
+    return "_mask" in os.path.basename(path) and has_extension(path, (".png",))
+
+
 def folder_jobs(input_dir: str, output_dir: str) -> tuple[List[Job], List[str]]:
-    """Jobs for every `*_mask*.png` under `input_dir`, and one-line errors for photos
-    without a mask and masks without a photo."""
-    masks = sorted(glob.glob(os.path.join(input_dir, "**", "*_mask*.png"), recursive=True))
-    jobs, errors, with_mask = [], [], set()
-    for mask in masks:
-        stem = mask.rsplit("_mask", 1)[0]
-        image = next((stem + ext for ext in IMAGE_EXTENSIONS if os.path.isfile(stem + ext)), None)
-        rel = os.path.relpath(mask, input_dir)
-        jobs.append(Job(image, mask, os.path.join(output_dir, rel)))
-        if image:
-            with_mask.add(os.path.realpath(image))
-    for path in sorted(glob.glob(os.path.join(input_dir, "**", "*"), recursive=True)):
-        if (path.lower().endswith(IMAGE_EXTENSIONS) and "_mask" not in os.path.basename(path)
-                and os.path.realpath(path) not in with_mask):
-            errors.append(f"{path}: no mask found (expected {os.path.splitext(path)[0]}_mask000.png)")
+    """Jobs for every `*_mask*.png` under `input_dir` (extensions in any letter case, folder
+    links not followed), and one-line errors for photos without a mask."""
+    files = list_files(input_dir)
+    photos: Dict[str, str] = {}  # stem -> photo; .png before .jpg ... as IMAGE_EXTENSIONS
+    for path in sorted((f for f in files if "_mask" not in os.path.basename(f)),
+                       key=lambda f: IMAGE_EXTENSIONS.index(os.path.splitext(f)[1].lower())):
+        photos.setdefault(os.path.splitext(path)[0], path)
+    jobs, with_mask = [], set()
+    for mask in filter(is_mask_file, files):
+        image = photos.get(mask.rsplit("_mask", 1)[0])
+        jobs.append(Job(image, mask, os.path.join(output_dir, os.path.relpath(mask, input_dir))))
+        with_mask.add(image)
+    errors = [f"{path}: no mask found (expected {os.path.splitext(path)[0]}_mask000.png)"
+              for path in sorted(set(photos.values()) - with_mask)]
     return jobs, errors
 
 
-def run_job(inpainter: Inpainter, job: Job, overwrite: bool) -> None:
-    """Reads, inpaints and writes one job; raises `ImageError`/`ValueError` naming the file."""
+def overwritten_input(jobs: List[Job]) -> Optional[Job]:
+    """The first job whose result would land on a photo or mask of any job, or None."""
+    inputs = {os.path.realpath(p) for job in jobs for p in (job.image, job.mask) if p}
+    return next((job for job in jobs if os.path.realpath(job.output) in inputs), None)
+
+
+def run_job(inpainter: Inpainter, job: Job, overwrite: bool) -> bool:
+    """Reads, inpaints and writes one job; False when an existing result was kept. Raises
+    `ImageError` naming the file for anything wrong with the inputs or the output path."""
     if job.image is None:
         raise ImageError(f"{job.mask}: no photo found for this mask "
                          f"(expected {job.mask.rsplit('_mask', 1)[0]}.png or .jpg)")
-    if os.path.exists(job.output) and not overwrite:
-        raise ImageError(f"{job.output}: already exists; pass --overwrite to replace it")
+    if os.path.lexists(job.output) and not overwrite:
+        return False
     rgb, alpha = read_image(job.image)
     hole = read_mask(job.mask)
     if hole.shape != rgb.shape[:2]:
         raise ImageError(f"{job.mask}: mask is {hole.shape[1]}x{hole.shape[0]} but photo "
                          f"{job.image} is {rgb.shape[1]}x{rgb.shape[0]}")
-    write_png(job.output, inpainter(rgb, hole), alpha)
+    try:
+        result = inpainter(rgb, hole)
+    except ValueError as e:
+        raise ImageError(f"{job.image}: {e}") from None
+    try:
+        write_png(job.output, result, alpha)
+    except OSError as e:
+        raise ImageError(f"{job.output}: cannot write the result ({e.strerror or e})") from None
+    return True
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -88,8 +107,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--spectral-impl", choices=("fft", "dft"), default="fft",
                         help="FFT implementation: fft (jnp.fft) or dft (matrix products, for TPU)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                        help="refuse photos and masks of more pixels than this (0: no limit; "
+                             "default %(default)s, Pillow's)")
     args = parser.parse_args(argv)
     enable_cpu_onednn()
+    set_max_pixels(args.max_pixels or None)
 
     def fail(message: str) -> int:
         print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -112,10 +135,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         jobs = [Job(args.input, args.mask, os.path.join(args.output, stem + ".png"))]
     else:
         return fail(f"{args.input}: no such file or folder")
-    for job in jobs:
-        if job.image and os.path.realpath(job.output) in (os.path.realpath(job.image),
-                                                           os.path.realpath(job.mask)):
-            return fail(f"{job.output}: writing the result would overwrite an input")
+    clash = overwritten_input(jobs)
+    if clash:
+        return fail(f"{clash.output}: writing a result there would overwrite an input of this "
+                    f"run; choose another --output")
 
     try:
         inpainter = Inpainter.load(args.model, spectral_impl=args.spectral_impl)
@@ -123,16 +146,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return fail(str(e))
     for message in errors:
         tqdm.write(f"{PROG}: error: {message}", file=sys.stderr)
-    failed = len(errors)
+    failed, written, kept = len(errors), 0, 0
     for job in tqdm(jobs, desc="inpainting", unit="image", file=sys.stderr):
         try:
-            run_job(inpainter, job, args.overwrite)
-        except (ImageError, ValueError) as e:
+            if run_job(inpainter, job, args.overwrite):
+                written += 1
+            else:
+                kept += 1
+        except ImageError as e:
             failed += 1
             tqdm.write(f"{PROG}: error: {e}", file=sys.stderr)
-    done = len(jobs) - (failed - len(errors))
-    print(f"wrote {done} image(s) to {args.output}" + (f"; {failed} failed" if failed else ""),
-          file=sys.stderr)
+    print(f"wrote {written} image(s) to {args.output}"
+          + (f"; kept {kept} existing (--overwrite replaces them)" if kept else "")
+          + (f"; {failed} failed" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -65,16 +69,17 @@ def test_rgba_grayscale_16bit_and_exif_rotated(model_dir, tmp_path):
         assert np.asarray(Image.open(out / f"{name}_mask000.png")).shape == (40, 56, 3)
 
 
-def test_single_photo_mode(model_dir, tmp_path):
+def test_single_photo_mode(model_dir, tmp_path, capsys):
     _save(tmp_path / "photo.png", _rgb8(30, 45))
     _save(tmp_path / "hole.png", _mask8(30, 45))
     out = tmp_path / "results"
     assert predict.main(["--model", str(model_dir), "--input", str(tmp_path / "photo.png"),
                          "--mask", str(tmp_path / "hole.png"), "--output", str(out)]) == 0
     assert np.asarray(Image.open(out / "photo.png")).shape == (30, 45, 3)
-    # The existing result is kept unless --overwrite.
+    # The existing result is kept unless --overwrite; the rerun says so and succeeds.
     assert predict.main(["--model", str(model_dir), "--input", str(tmp_path / "photo.png"),
-                         "--mask", str(tmp_path / "hole.png"), "--output", str(out)]) == 1
+                         "--mask", str(tmp_path / "hole.png"), "--output", str(out)]) == 0
+    assert "wrote 0 image(s)" in capsys.readouterr().err.splitlines()[-1]
     assert predict.main(["--model", str(model_dir), "--input", str(tmp_path / "photo.png"),
                          "--mask", str(tmp_path / "hole.png"), "--output", str(out),
                          "--overwrite"]) == 0
@@ -118,3 +123,105 @@ def test_missing_model_is_one_line(tmp_path, capsys):
                          "--mask", str(tmp_path / "m.png"), "--output", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nope" in err and "not a lama_jax model directory" in err
+
+
+def _pair(folder, name, h=32, w=32, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    _save(folder / f"{name}.png", _rgb8(h, w, seed))
+    _save(folder / f"{name}_mask000.png", _mask8(h, w))
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_result_never_lands_on_another_jobs_input(model_dir, tmp_path, capsys):
+    # --output is an ancestor of --input, whose sub-folder has the input's own name: the
+    # result of x/x/a_mask000.png would be written over x/a_mask000.png.
+    data = tmp_path / "x"
+    _pair(data, "a")
+    _pair(data / "x", "a", seed=1)
+    before = _tree(tmp_path)
+    assert predict.main(["--model", str(model_dir), "--input", str(data), "--output",
+                         str(tmp_path), "--overwrite"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "would overwrite an input of this run" in err
+    assert _tree(tmp_path) == before
+
+
+def test_folder_links_are_not_followed(tmp_path):
+    data = tmp_path / "in"
+    _pair(data, "a")
+    os.symlink(data, data / "loop")                # a loop
+    (data / "sub").mkdir()
+    os.symlink(data, data / "sub" / "back")         # a second loop through a sub-folder
+    os.symlink(tmp_path, data / "outside")          # a link out of the tree
+    code = ("import sys; from lama_jax.predict import folder_jobs; "
+            "jobs, errors = folder_jobs(sys.argv[1], 'out'); print(len(jobs), len(errors))")
+    done = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["1", "0"]
+
+
+def test_uppercase_extensions_are_paired(model_dir, tmp_path):
+    data, out = tmp_path / "in", tmp_path / "out"
+    data.mkdir()
+    _save(data / "IMG_1.JPG", _rgb8(24, 32))
+    _save(data / "IMG_1_mask000.png", _mask8(24, 32))
+    _save(data / "IMG_2.Png", _rgb8(24, 32))
+    _save(data / "IMG_2_MASK000.PNG", _mask8(24, 32))  # not an official mask name: no job
+    (data / "IMG_2_MASK000.PNG").rename(data / "IMG_2_mask000.PNG")
+    assert predict.main(["--model", str(model_dir), "--input", str(data), "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["IMG_1_mask000.png", "IMG_2_mask000.PNG"]
+
+
+def test_nan_or_out_of_range_known_pixels_are_refused(model_dir, tmp_path, capsys):
+    data, out = tmp_path / "in", tmp_path / "out"
+    data.mkdir()
+    hole = _mask8(16, 16)
+    for name, value, where in [("nan", np.nan, (0, 0)), ("inf", np.inf, (1, 2)),
+                               ("bright", 1.5, (3, 3)), ("hole_nan", np.nan, (5, 7))]:
+        pixels = np.random.default_rng(0).random((16, 16), dtype=np.float32)
+        pixels[where] = value
+        Image.fromarray(pixels, "F").save(data / f"{name}.tif")
+        _save(data / f"{name}_mask000.png", hole)
+    assert hole[5, 7] and not hole[0, 0]  # (5, 7) lies in the hole: its NaN is harmless
+    assert predict.main(["--model", str(model_dir), "--input", str(data), "--output", str(out)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 3 and all("NaN, infinite or outside [0, 1]" in e for e in errors)
+    assert sorted(p.name for p in out.iterdir()) == ["hole_nan_mask000.png"]
+    assert np.isfinite(np.asarray(Image.open(out / "hole_nan_mask000.png"), np.float32)).all()
+    inpainter = Inpainter.load(str(model_dir))
+    with pytest.raises(ValueError, match=r"1 known pixel\(s\) .* row 0, column 1"):
+        inpainter(np.pad(np.full((1, 1, 3), -0.2, np.float32), ((0, 15), (1, 14), (0, 0))),
+                  hole)
+
+
+def test_one_bad_file_does_not_stop_a_folder_run(model_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
+    data, out = tmp_path / "in", tmp_path / "out"
+    _pair(data, "fine")               # 32x32: 1024 pixels, under the limit of 1100
+    _pair(data, "huge", 48, 48)       # 2304 pixels: over 2x the limit, refused by Pillow
+    _pair(data, "big", 40, 40)        # 1600 pixels: over the limit, refused by its header
+    _pair(data / "sub", "blocked")    # out/sub is a file, so its result cannot be written
+    _pair(data / "dir", "taken")
+    out.mkdir()
+    (out / "sub").write_text("a file where a folder should be")
+    (out / "dir" / "taken_mask000.png").mkdir(parents=True)  # a folder where the result goes
+    args = ["--model", str(model_dir), "--input", str(data), "--output", str(out),
+            "--max-pixels", "1100"]
+    assert predict.main(args + ["--overwrite"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 4, errors
+    for name, problem in [("huge.png", "pixel limit"), ("big.png", "over the limit of 1100"),
+                          ("sub/blocked_mask000.png", "cannot write"),
+                          ("taken_mask000.png", "cannot write")]:
+        assert any(name in e and problem in e for e in errors), (name, errors)
+    assert (out / "fine_mask000.png").is_file() and (out / "sub").read_text().startswith("a file")
+    # A rerun without --overwrite keeps what exists and says how many results it kept.
+    (out / "sub").unlink()
+    (out / "dir" / "taken_mask000.png").rmdir()
+    assert predict.main(args[:-2]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "wrote 4 image(s)" in last and "kept 1 existing" in last, last

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from lama_jax.images import ImageError, to_rgb_float
+from lama_jax.images import ImageError, list_files, to_rgb_float
 
 Record = Dict[str, Any]
 FOLDER_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
@@ -41,14 +41,13 @@ def sample_photos(names: Sequence[str] = SAMPLE_PHOTOS) -> List[Record]:
 
 
 class ImageFolder:
-    """Image files under `root` (recursive), sorted by path for a stable order."""
+    """Image files under `root` (recursive, any letter case of the extension, folder links not
+    followed), sorted by path for a stable order."""
 
     def __init__(self, root: str):
         if not os.path.isdir(root):
             raise FileNotFoundError(f"{root}: no such folder")
-        self.paths = sorted(
-            os.path.join(d, f) for d, _, files in os.walk(root) for f in files
-            if f.lower().endswith(FOLDER_EXTENSIONS))
+        self.paths = list_files(root, FOLDER_EXTENSIONS)
         if not self.paths:
             raise ValueError(f"{root}: no {'/'.join(FOLDER_EXTENSIONS)} images found")
 
@@ -116,5 +115,7 @@ def decode_rgb8(record: Record) -> np.ndarray:
         raise ImageError(f"cannot decode image ({e})") from None
     if pil.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # high bit depth: scale, then round
         rgb, _ = to_rgb_float(pil)
-        return np.round(rgb * 255).astype(np.uint8)
+        if not np.isfinite(rgb).all():
+            raise ImageError("NaN or infinite pixel values")
+        return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
     return np.asarray(pil.convert("RGB"))
