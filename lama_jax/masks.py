@@ -19,13 +19,13 @@ import zlib
 from typing import List, Optional, Tuple
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from lama_jax.data.masks import EVAL_PRESET_SIZES, MixedParams, mixed_mask, preset
 from lama_jax.data.pipeline import resize_short_side
 from lama_jax.data.sources import ImageFolder, decode_rgb8
-from lama_jax.images import ImageError, is_inside
+from lama_jax.files import write_atomic
+from lama_jax.images import ImageError, is_inside, png_bytes
 
 PROG = "lama_jax.masks"
 MAX_COVERAGE = 0.5  # the official max_tamper_area
@@ -66,6 +66,17 @@ def make_example(image: np.ndarray, size: int, masks: MixedParams,
 
 
 
+def _seed(text: str) -> int:
+    """argparse type of --seed: NumPy seeds are non-negative integers."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return seed
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """CLI entry point; returns the exit code."""
     parser = argparse.ArgumentParser(prog=f"python -m {PROG}", description=__doc__,
@@ -73,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--images", required=True, help="folder of photos (searched recursively)")
     parser.add_argument("--preset", required=True, choices=sorted(EVAL_PRESET_SIZES))
     parser.add_argument("--output", required=True, help="folder to write the set into")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0, help="a non-negative integer")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     args = parser.parse_args(argv)
 
@@ -89,14 +100,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         error(str(e))
         return 1
     size, params = EVAL_PRESET_SIZES[args.preset], preset(args.preset)
-    failed = 0
+    failed, kept, written, sources = 0, 0, 0, {}
     for path in tqdm(folder.paths, desc=args.preset, unit="image", file=sys.stderr):
         rel = os.path.relpath(path, args.images)
         stem = os.path.join(args.output, os.path.splitext(rel)[0])
         outputs = (stem + ".png", stem + "_mask000.png")
-        if not args.overwrite and any(os.path.exists(p) for p in outputs):
-            error(f"{outputs[0]}: already exists; pass --overwrite to replace it")
+        if stem in sources:
+            error(f"{path}: would be written to {outputs[0]} as {sources[stem]} is; rename one")
             failed += 1
+            continue
+        sources[stem] = path
+        if not args.overwrite and any(os.path.lexists(p) for p in outputs):
+            kept += 1
             continue
         try:
             image = decode_rgb8({"path": path})
@@ -106,10 +121,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         rng = np.random.default_rng([args.seed, zlib.crc32(rel.encode())])
         crop, mask = make_example(image, size, params, rng)
-        os.makedirs(os.path.dirname(outputs[0]), exist_ok=True)
-        Image.fromarray(crop).save(outputs[0])
-        Image.fromarray(mask * 255).save(outputs[1])
-    print(f"wrote {len(folder) - failed} image(s) and masks to {args.output}"
+        try:
+            write_atomic(outputs[0], png_bytes(crop))
+            write_atomic(outputs[1], png_bytes(mask * 255))
+        except OSError as e:
+            error(f"{outputs[0]}: cannot write ({e.strerror or e})")
+            failed += 1
+            continue
+        written += 1
+    print(f"wrote {written} image(s) and masks to {args.output}"
+          + (f"; kept {kept} existing (--overwrite replaces them)" if kept else "")
           + (f"; {failed} failed" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 

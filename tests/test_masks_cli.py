@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from PIL import Image
 
 from lama_jax import masks
@@ -44,9 +45,20 @@ def test_refuses_to_overwrite_or_write_into_the_input(tmp_path, capsys):
     out = tmp_path / "out"
     assert masks.main(args + ["--output", str(out)]) == 0
     before = _files(out)
-    assert masks.main(args + ["--output", str(out), "--seed", "5"]) == 1
-    assert "already exists" in capsys.readouterr().err
+    capsys.readouterr()
+    # A rerun keeps what exists, says so and succeeds.
+    assert masks.main(args + ["--output", str(out), "--seed", "5"]) == 0
+    assert "kept 3 existing" in capsys.readouterr().err
     assert _files(out) == before
+
+
+def test_negative_seed_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        masks.main(["--images", str(tmp_path), "--preset", "random_thin_256",
+                    "--output", str(tmp_path / "o"), "--seed", "-1"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--seed: '-1' is not a non-negative integer" in err and "Traceback" not in err
 
 
 def test_corrupt_photo_is_reported_and_others_written(tmp_path, capsys):
