@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from lama_jax.images import is_inside
 from lama_jax.metrics.lpips import LPIPS
 from lama_jax.model_dir import (
     Model,
@@ -32,7 +33,7 @@ from lama_jax.models.backbones import FIDInceptionV3, ResNet50Dilated
 from lama_jax.models.discriminator import DiscriminatorConfig
 from lama_jax.models.generator import GeneratorConfig
 from lama_jax.models.variables import Variables, abstract_variables, flat_paths
-from lama_jax.state_dict import CheckpointError, StateDict, load_state_dict
+from lama_jax.state_dict import MAX_EXPANSION, CheckpointError, StateDict, load_state_dict
 
 
 class ConversionError(ValueError):
@@ -50,6 +51,17 @@ _KEY_REWRITES = ((".convg2g.conv1.", ".convg2g.conv1.0."), (".convg2g.bn1.", ".c
 _RESNET_BLOCK_REWRITES = ((".conv1.", ".conv_block.1."), (".bn1.", ".conv_block.2."),
                           (".conv2.", ".conv_block.5."), (".bn2.", ".conv_block.6."))
 _IGNORED_SUFFIX = ".num_batches_tracked"
+
+
+def _weight(sd: StateDict, key: str, ndim: int = 4) -> np.ndarray:
+    """`sd[key]`, checked to be an `ndim`-D tensor: the tensors architecture inference reads."""
+    value = sd.get(key)
+    if value is None:
+        raise ConversionError(f"missing {key}, which the architecture is read from")
+    if value.ndim != ndim:
+        raise ConversionError(f"{key} has shape {tuple(value.shape)}; a {ndim}-D weight was "
+                              f"expected")
+    return value
 
 
 def _strip(state: StateDict, prefix: str) -> StateDict:
@@ -76,21 +88,22 @@ def _module_indices(sd: StateDict) -> List[int]:
 
 
 def _output_channels(sd: StateDict, out_conv_index: int) -> int:
-    out_conv = sd.get(f"model.{out_conv_index}.weight")
-    return int(out_conv.shape[0]) if out_conv is not None else 3
+    key = f"model.{out_conv_index}.weight"
+    return int(_weight(sd, key).shape[0]) if key in sd else 3
 
 
 def _infer_ffc_config(sd: StateDict) -> GeneratorConfig:
-    stem = sd["model.1.ffc.convl2l.weight"]
+    stem = _weight(sd, "model.1.ffc.convl2l.weight")
     indices = _module_indices(sd)
     n_down = sum(1 for i in indices if f"model.{i}.ffc.convl2l.weight" in sd and i >= 2)
     blocks = [i for i in indices if any(k.startswith(f"model.{i}.conv1.ffc.") for k in sd)]
     if not blocks:
         raise ConversionError("no residual blocks found (keys 'model.N.conv1.ffc.*')")
     first = f"model.{blocks[0]}.conv1.ffc."
-    dim = sd[first + "convl2l.weight"].shape[1] + (
-        sd[first + "convg2l.weight"].shape[1] if first + "convg2l.weight" in sd else 0)
-    global_channels = sd[first + "convl2g.weight"].shape[0] if first + "convl2g.weight" in sd else 0
+    dim = _weight(sd, first + "convl2l.weight").shape[1] + (
+        _weight(sd, first + "convg2l.weight").shape[1] if first + "convg2l.weight" in sd else 0)
+    global_channels = (_weight(sd, first + "convl2g.weight").shape[0]
+                       if first + "convl2g.weight" in sd else 0)
     cfg = GeneratorConfig(input_nc=int(stem.shape[1]), ngf=int(stem.shape[0]),
                           n_downsampling=n_down, n_blocks=len(blocks),
                           global_ratio=global_channels / dim,
@@ -100,9 +113,7 @@ def _infer_ffc_config(sd: StateDict) -> GeneratorConfig:
 
 
 def _infer_pix2pixhd_config(sd: StateDict) -> GeneratorConfig:
-    stem = sd.get("model.1.weight")
-    if stem is None or stem.ndim != 4:
-        raise ConversionError("no stem convolution 'model.1.weight' in the GlobalGenerator")
+    stem = _weight(sd, "model.1.weight")
     blocks = [i for i in _module_indices(sd) if f"model.{i}.conv_block.1.weight" in sd]
     # Stem (pad, conv, BN, ReLU), then conv, BN, ReLU per downsampling.
     n_down, rest = divmod(blocks[0] - 4, 3)
@@ -118,9 +129,9 @@ def _infer_pix2pixhd_config(sd: StateDict) -> GeneratorConfig:
 
 def infer_discriminator_config(sd: StateDict) -> DiscriminatorConfig:
     """The `NLayerDiscriminator` architecture whose state dict is `sd` (keys without prefix)."""
-    first = sd.get("model0.0.weight")
-    if first is None:
+    if "model0.0.weight" not in sd:
         raise ConversionError("no discriminator found: expected the key 'model0.0.weight'")
+    first = _weight(sd, "model0.0.weight")
     n_models = len({k.split(".")[0] for k in sd if re.match(r"model\d+\.", k)})
     return DiscriminatorConfig(input_nc=int(first.shape[1]), ndf=int(first.shape[0]),
                                n_layers=n_models - 2)
@@ -194,6 +205,9 @@ def map_state_dict(sd: StateDict, abstract: Variables, module_key,
             missing.append(key)
             continue
         used.add(key)
+        if sd[key].ndim != len(leaf.shape):
+            misshapen.append(f"{key} {tuple(sd[key].shape)}")
+            continue
         value = _torch_layout(leaf.shape, np.asarray(sd[key], np.float32))
         if value.shape != tuple(leaf.shape):
             misshapen.append(f"{key} {tuple(sd[key].shape)}")
@@ -215,18 +229,26 @@ def map_state_dict(sd: StateDict, abstract: Variables, module_key,
 
 def convert_generator(sd: StateDict) -> Tuple[GeneratorConfig, Variables]:
     """Architecture and variables of an official generator state dict (no prefix)."""
-    cfg = infer_generator_config(sd)
+    try:
+        cfg = infer_generator_config(sd)
+        abstract = generator_abstract_variables(cfg)
+    except ConversionError:
+        raise
+    except (ValueError, TypeError, IndexError, ArithmeticError) as e:  # no supported layout
+        raise ConversionError(f"unsupported generator layout ({e})") from None
     index, rewrites = _GENERATOR_LAYOUTS[cfg.kind]
-    variables = map_state_dict(sd, generator_abstract_variables(cfg),
-                               lambda name: f"model.{index(name, cfg)}", rewrites)
+    variables = map_state_dict(sd, abstract, lambda name: f"model.{index(name, cfg)}", rewrites)
     return cfg, variables
 
 
 def convert_discriminator(sd: StateDict) -> Tuple[DiscriminatorConfig, Variables]:
     """Architecture and variables of an official discriminator state dict (no prefix)."""
     cfg = infer_discriminator_config(sd)
-    variables = map_state_dict(sd, discriminator_abstract_variables(cfg),
-                               _discriminator_module_key)
+    try:
+        abstract = discriminator_abstract_variables(cfg)
+    except (ValueError, TypeError, IndexError, ArithmeticError) as e:
+        raise ConversionError(f"unsupported discriminator layout ({e})") from None
+    variables = map_state_dict(sd, abstract, _discriminator_module_key)
     return cfg, variables
 
 
@@ -281,9 +303,9 @@ def convert_file(path: str, convert: Callable[[StateDict], Variables], what: str
         raise ConversionError(f"{path}: does not hold {what} ({e})") from None
 
 
-def convert_checkpoint(path: str) -> Model:
+def convert_checkpoint(path: str, max_expansion: float = MAX_EXPANSION) -> Model:
     """Reads an official checkpoint or state dict and converts what it holds."""
-    sd = load_state_dict(path)
+    sd = load_state_dict(path, max_expansion)
     if any(k.startswith("generator.") for k in sd):
         gen_sd, disc_sd = _strip(sd, "generator."), _strip(sd, "discriminator.")
         # Other training-time modules (losses, evaluators) are not part of the model.
@@ -305,9 +327,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--output", required=True, help="model directory to write")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing lama_jax model directory at --output")
+    parser.add_argument("--max-expansion", type=float, default=MAX_EXPANSION,
+                        help="refuse archive members that decompress to more than this many "
+                             "times their stored size (zip bombs; default %(default)s)")
     args = parser.parse_args(argv)
     try:
-        model = convert_checkpoint(args.checkpoint)
+        if is_inside(args.checkpoint, args.output):
+            raise ModelDirError(f"{args.checkpoint}: the checkpoint is inside the output folder "
+                                f"{args.output}; choose another --output")
+        model = convert_checkpoint(args.checkpoint, args.max_expansion)
         save_model(args.output, model, overwrite=args.overwrite)
     except (CheckpointError, ConversionError, ModelDirError) as e:
         print(f"lama_jax.convert: error: {e}", file=sys.stderr)

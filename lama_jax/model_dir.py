@@ -29,6 +29,7 @@ from lama_jax.models.variables import Variables, abstract_variables, mismatches
 
 MANIFEST = "lama_jax_model.json"
 FORMAT = "lama_jax.model/1"
+MODEL_FILES = (MANIFEST, "generator.msgpack", "discriminator.msgpack")
 # Input shapes used to build abstract variables (weights do not depend on the spatial size).
 GENERATOR_PROBE_HW = (64, 64)
 DISCRIMINATOR_PROBE_HW = (64, 64)
@@ -77,6 +78,12 @@ def save_model(directory: str, model: Model, overwrite: bool = False) -> None:
         if not os.path.isfile(os.path.join(directory, MANIFEST)):
             raise ModelDirError(f"{directory}: exists and is not a lama_jax model directory; "
                                 f"refusing to replace it")
+        foreign = sorted(set(os.listdir(directory)) - set(MODEL_FILES))
+        if foreign:
+            raise ModelDirError(f"{directory}: also holds {', '.join(foreign[:3])}"
+                                + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+                                + ", which replacing the model directory would delete; "
+                                  "move them out or choose another path")
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)
     staging = staging_dir(parent, prefix=f".{os.path.basename(directory)}.tmp-")
@@ -123,6 +130,18 @@ def _read_variables(path: str, expected: Variables) -> Variables:
     return variables
 
 
+def _config(manifest_path: str, manifest: Dict[str, Any], name: str, config_type):
+    """The architecture under `manifest[name]`, or a `ModelDirError` saying what is wrong."""
+    entry = manifest.get(name)
+    if not isinstance(entry, dict):
+        raise ModelDirError(f"{manifest_path}: '{name}' must be an object of architecture "
+                            f"settings, not {json.dumps(entry)[:60]}")
+    try:
+        return config_type.from_dict(entry)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ModelDirError(f"{manifest_path}: invalid '{name}' architecture ({e})") from None
+
+
 def load_model(directory: str) -> Model:
     """Reads a model directory written by `save_model`, checking every weight's shape."""
     manifest_path = os.path.join(directory, MANIFEST)
@@ -134,15 +153,21 @@ def load_model(directory: str) -> Model:
                             f"convert an official checkpoint with python -m lama_jax.convert") from None
     except json.JSONDecodeError as e:
         raise ModelDirError(f"{manifest_path}: invalid JSON ({e})") from None
+    if not isinstance(manifest, dict):
+        raise ModelDirError(f"{manifest_path}: holds a JSON {type(manifest).__name__}, not the "
+                            f"manifest object")
     if manifest.get("format") != FORMAT:
         raise ModelDirError(f"{manifest_path}: unsupported format {manifest.get('format')!r}, "
                             f"expected {FORMAT!r}")
-    gen_cfg = GeneratorConfig.from_dict(manifest["generator"])
+    gen_cfg = _config(manifest_path, manifest, "generator", GeneratorConfig)
     gen_vars = _read_variables(os.path.join(directory, "generator.msgpack"),
                                generator_abstract_variables(gen_cfg))
     disc_cfg = disc_vars = None
     if manifest.get("discriminator"):
-        disc_cfg = DiscriminatorConfig.from_dict(manifest["discriminator"])
+        disc_cfg = _config(manifest_path, manifest, "discriminator", DiscriminatorConfig)
         disc_vars = _read_variables(os.path.join(directory, "discriminator.msgpack"),
                                     discriminator_abstract_variables(disc_cfg))
-    return Model(gen_cfg, gen_vars, disc_cfg, disc_vars, manifest.get("metadata", {}))
+    metadata = manifest.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ModelDirError(f"{manifest_path}: 'metadata' must be an object")
+    return Model(gen_cfg, gen_vars, disc_cfg, disc_vars, metadata)

@@ -85,3 +85,47 @@ def test_cli_reports_bad_checkpoint_on_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "broken.ckpt" in err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda sd: sd.pop("model.5.conv1.ffc.convl2l.weight"),
+     "missing model.5.conv1.ffc.convl2l.weight, which the architecture is read from"),
+    (lambda sd: sd.update({"model.1.ffc.convl2l.weight": np.zeros(16, np.float32)}),
+     r"model.1.ffc.convl2l.weight has shape \(16,\); a 4-D weight was expected"),
+    (lambda sd: sd.update({"model.8.weight": np.zeros((16, 32), np.float32)}),
+     r"misshapen: model.8.weight \(16, 32\)"),  # a 2-D tensor where a conv weight belongs
+    (lambda sd: sd.update({"model.5.conv1.ffc.convl2g.weight": np.zeros((1, 1, 3, 3), np.float32)}),
+     "generator"),  # a global ratio that no layout has
+])
+def test_damaged_generators_fail_on_one_line(tmp_path, load_npz, capsys, damage, message):
+    sd = load_npz("tiny_generator_state.npz")
+    damage(sd)
+    np.savez(tmp_path / "damaged.npz", **sd)
+    assert convert.main(["--checkpoint", str(tmp_path / "damaged.npz"),
+                         "--output", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "damaged.npz" in err and "Traceback" not in err, err
+    assert __import__("re").search(message, err), err
+
+
+def test_a_wrong_architecture_message_fits_on_a_screen(tmp_path, load_npz):
+    sd = load_npz("tiny_generator_state.npz")
+    wrong = {k: (np.zeros((*v.shape[:-1], v.shape[-1] + 1), v.dtype) if v.ndim == 4 else v)
+             for k, v in sd.items()}  # every convolution misshapen
+    with pytest.raises(ConversionError) as err:
+        convert_generator(wrong)
+    assert len(str(err.value)) < 80 * 25 and "and " in str(err.value)
+
+
+def test_convert_never_deletes_its_source_or_foreign_files(reference, tmp_path, capsys):
+    out = tmp_path / "model"
+    assert convert.main(["--checkpoint", str(reference / "tiny_best.ckpt"), "--output", str(out)]) == 0
+    inside = out / "best.ckpt"
+    inside.write_bytes((reference / "tiny_best.ckpt").read_bytes())
+    assert convert.main(["--checkpoint", str(inside), "--output", str(out), "--overwrite"]) == 1
+    assert "the checkpoint is inside the output folder" in capsys.readouterr().err
+    # Converting another file over a model directory that holds something else is refused too.
+    assert convert.main(["--checkpoint", str(reference / "tiny_best.ckpt"), "--output", str(out),
+                         "--overwrite"]) == 1
+    assert "also holds best.ckpt" in capsys.readouterr().err
+    assert inside.read_bytes() == (reference / "tiny_best.ckpt").read_bytes()

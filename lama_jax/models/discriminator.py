@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lama_jax.models import config_fields
 from lama_jax.models.ffc import batch_norm
 
 
@@ -35,8 +36,8 @@ class DiscriminatorConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "DiscriminatorConfig":
-        """Inverse of `to_dict`."""
-        return cls(**d)
+        """Inverse of `to_dict`; unknown keys and wrongly typed values are errors naming them."""
+        return config_fields.from_dict(cls, d)
 
 
 class Discriminator(nn.Module):

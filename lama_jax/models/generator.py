@@ -33,6 +33,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lama_jax.models import config_fields
 from lama_jax.models.ffc import (ConvImpl, FFCBNAct, FFCResnetBlock, ShiftSumConv, SpectralImpl,
                                  batch_norm, reflect_pad)
 
@@ -73,12 +74,8 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "GeneratorConfig":
-        """Inverse of `to_dict`; unknown keys are an error naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown generator config keys {unknown}; expected some of {sorted(names)}")
-        return cls(**d)
+        """Inverse of `to_dict`; unknown keys and wrongly typed values are errors naming them."""
+        return config_fields.from_dict(cls, d)
 
 
 BIG_LAMA = GeneratorConfig(n_blocks=18)
