@@ -4,21 +4,38 @@ One checkpoint step holds `state` (the TrainState pytree, sharded arrays) and `d
 host's input iterator position). Saves are asynchronous and atomic (orbax writes into a
 temporary directory and renames it when complete); the newest `max_to_keep` steps are kept.
 Restoring builds the target from abstract arrays that carry the *current* mesh's shardings, so
-a run saved on 8 devices resumes on 4 or 1.
+a run saved on 8 devices resumes on 4 or 1. A checkpoint that cannot be restored (a truncated
+file, a missing item) is skipped for the newest one that can, and moved aside, never deleted.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import logging
+import os
+import time
+from typing import Any, Optional, Tuple
 
 import grain
+import jax
 import orbax.checkpoint as ocp
+
+UNREADABLE = "unreadable_checkpoints"  # beside the checkpoints folder
+
+
+class CheckpointRestoreError(RuntimeError):
+    """Checkpoints exist but none can be restored; the message says why the newest fails."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
 class Checkpointer:
     """Save and restore (train state, data iterator) pairs under `directory`."""
 
     def __init__(self, directory: str, max_to_keep: int = 3, save_every: int = 1000):
+        self.directory = directory
         self.manager = ocp.CheckpointManager(
             directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
@@ -50,6 +67,41 @@ class Checkpointer:
         if data_iterator is not None:
             args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         return self.manager.restore(step, args=ocp.args.Composite(**args))["state"]
+
+    def restore_newest(self, abstract_state: Any,
+                       data_iterator: Optional[grain.DatasetIterator] = None
+                       ) -> Optional[Tuple[int, Any]]:
+        """(step, state) of the newest checkpoint that can be restored, or None when there
+        is none. Newer unreadable ones are logged and moved to `UNREADABLE` beside the
+        checkpoints folder (by process 0); if none can be restored, `CheckpointRestoreError`."""
+        failures = []
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            try:
+                return_value = step, self.restore(step, abstract_state, data_iterator)
+            except Exception as e:  # orbax and TensorStore raise many types for bad files
+                logging.warning("checkpoint %d in %s cannot be restored (%s); trying the one "
+                                "before", step, self.directory, _first_line(e))
+                failures.append((step, e))
+                continue
+            for bad, _ in failures:
+                self._set_aside(bad)
+            return return_value
+        if failures:
+            step, error = failures[0]
+            raise CheckpointRestoreError(
+                f"{self.directory}: no checkpoint can be restored (the newest, step {step}: "
+                f"{_first_line(error)}); move the folder away to start afresh")
+        return None
+
+    def _set_aside(self, step: int) -> None:
+        """Moves the folder of checkpoint `step` out of the manager's sight, keeping it."""
+        if jax.process_index() == 0:
+            target = os.path.join(os.path.dirname(os.path.abspath(self.directory)), UNREADABLE,
+                                  f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.rename(os.path.join(self.directory, str(step)), target)
+            logging.warning("moved the unreadable checkpoint %d to %s", step, target)
+        self.manager.reload()
 
     def reached_preemption(self, step: int) -> bool:
         """Whether all hosts agree that a preemption notice has arrived (multi-host)."""

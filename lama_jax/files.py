@@ -1,10 +1,26 @@
-"""Atomic writes: a file or folder appears complete under its final name or not at all, with
-the permissions a plain `open` or `mkdir` would have given it (tempfile's are private)."""
+"""File-system primitives: atomic writes and exclusive locks.
+
+Atomic writes: a file or folder appears complete under its final name or not at all, with the
+permissions a plain `open` or `mkdir` would have given it (tempfile's are private).
+
+Locks: `exclusive_lock` holds an advisory lock (`flock`) on a file for a block. The kernel
+drops it when its process ends, however it ends, so a crash never leaves a folder locked;
+the file records who holds it, for the message that refuses a second holder.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import socket
 import tempfile
+import time
+from typing import Iterator
+
+
+class LockedError(RuntimeError):
+    """Another process holds the lock; the message names it and the lock file."""
 
 
 def _read_umask() -> int:
@@ -37,3 +53,24 @@ def staging_dir(parent: str, prefix: str) -> str:
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     os.chmod(path, 0o777 & ~_UMASK)
     return path
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str, what: str) -> Iterator[None]:
+    """Holds the lock file `path` while the block runs; raises `LockedError` at once if
+    another process holds it. `what` names the locked thing in the message."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with open(path) as f:
+                holder = f.read().strip() or "another process"
+            raise LockedError(f"{what}: in use by {holder}; wait for it to finish (the lock "
+                              f"is {path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, (f"process {os.getpid()} on {socket.gethostname()} since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n").encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -8,12 +8,15 @@ the cluster is not auto-detected (TPU, SLURM, Open MPI, Kubernetes are), also pa
 """
 
 import logging
+import re
 import sys
 
 import jax
 from absl import app, flags
 from ml_collections import config_flags
 
+from lama_jax.checkpoint import CheckpointRestoreError
+from lama_jax.files import LockedError
 from lama_jax.train import TrainingDiverged, train_and_evaluate
 from lama_jax.xla_flags import enable_cpu_onednn
 
@@ -37,6 +40,26 @@ class _QuietLibraries(logging.Filter):
         return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
 
 
+def parse_flags(argv):
+    """absl's flag parsing with one-line errors: a bad flag value, or an unknown
+    `--config.KEY` (which ml_collections raises from deep inside the parser) named with the
+    closest known key."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        message = str(e)
+    except AttributeError as e:  # ml_collections: 'KEY\nDid you mean "NEAR" instead of "KEY"?'
+        text = str(e).encode().decode("unicode_escape")
+        key = re.search(r"'([^'\s]+)'", text)
+        near = re.search(r'Did you mean "([^"]+)"', text)
+        flag = next((a.split("=")[0] for a in argv if key and a.startswith("--config.")
+                     and a.split("=")[0].endswith("." + key.group(1))), "--config")
+        message = (f"{flag}: the config has no key {key.group(1) if key else text!r}"
+                   + (f"; did you mean {near.group(1)!r}?" if near else ""))
+    print(f"lama_jax.main: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv):
     """Entry point after absl parsed the flags."""
     del argv
@@ -51,10 +74,11 @@ def main(argv):
                  jax.devices()[0].device_kind)
     try:
         train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except (TrainingDiverged, FileNotFoundError, ValueError) as e:
+    except (TrainingDiverged, LockedError, CheckpointRestoreError, FileNotFoundError,
+            ValueError) as e:
         print(f"lama_jax.main: error: {e}", file=sys.stderr)
         sys.exit(1)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

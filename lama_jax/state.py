@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, Optional
 
 import flax.linen as nn
@@ -16,9 +17,11 @@ import ml_collections
 import optax
 from flax import struct
 
+from lama_jax.convert import convert_file, convert_resnet50dilated
 from lama_jax.models.backbones import ResNet50Dilated
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
 from lama_jax.models.generator import Generator, GeneratorConfig
+from lama_jax.models.variables import Variables
 
 
 @struct.dataclass
@@ -106,3 +109,20 @@ def with_weights(state: TrainState, generator_variables, discriminator_variables
         d = d.replace(params=cast(discriminator_variables["params"], d.params),
                       batch_stats=cast(discriminator_variables["batch_stats"], d.batch_stats))
     return state.replace(generator=g, discriminator=d)
+
+
+def backbone_variables(nets: Networks, path: str) -> Optional[Variables]:
+    """Frozen HRF perceptual backbone weights: the official `encoder_epoch_20.pth` (or an
+    .npz/.safetensors state dict), or "random" (random weights, only for offline demos)."""
+    if nets.backbone is None:
+        return None
+    if path == "random":
+        logging.warning("HRF perceptual loss with a RANDOM backbone (demo only); set "
+                        "--config.losses.hrf_weights_path to encoder_epoch_20.pth")
+        return nets.backbone.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False)
+    if not path:
+        raise FileNotFoundError(
+            "the HRF perceptual loss needs the ADE20K ResNet50-dilated weights: download "
+            "ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth (CSAILVision) and set "
+            "--config.losses.hrf_weights_path=/path/to/encoder_epoch_20.pth")
+    return convert_file(path, convert_resnet50dilated, "the ADE20K ResNet50-dilated encoder")

@@ -12,54 +12,35 @@ directory for `Inpainter.load` and `python -m lama_jax.predict`).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
 import signal
 import threading
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh
 
 from lama_jax.checkpoint import Checkpointer
-from lama_jax.convert import convert_file, convert_resnet50dilated
 from lama_jax.data import masks as mask_presets
 from lama_jax.data.pipeline import eval_dataset, train_dataset
 from lama_jax.data.sources import make_source
+from lama_jax.files import exclusive_lock
 from lama_jax.model_dir import Model, load_model, save_model
-from lama_jax.models.variables import Variables
-from lama_jax.parallel import (batch_sharding, global_batch, make_mesh, replicated,
-                               state_shardings, with_shardings)
-from lama_jax.state import Networks, TrainState, build_networks, init_train_state, with_weights
-from lama_jax.steps import eval_step, train_step
+from lama_jax.parallel import global_batch, make_mesh, replicated, with_shardings
+from lama_jax.state import TrainState, backbone_variables, build_networks, with_weights
+from lama_jax.steps import compile_training, eval_step
+
+
+LOCK_FILE = "lock"  # in the workdir, held by the run's process 0
 
 
 class TrainingDiverged(RuntimeError):
     """A loss or gradient became NaN or Inf; the message says where and what was kept."""
-
-
-def backbone_variables(nets: Networks, path: str) -> Optional[Variables]:
-    """Frozen HRF perceptual backbone weights: the official `encoder_epoch_20.pth` (or an
-    .npz/.safetensors state dict), or "random" (random weights, only for offline demos)."""
-    if nets.backbone is None:
-        return None
-    if path == "random":
-        logging.warning("HRF perceptual loss with a RANDOM backbone (demo only); set "
-                        "--config.losses.hrf_weights_path to encoder_epoch_20.pth")
-        return nets.backbone.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False)
-    if not path:
-        raise FileNotFoundError(
-            "the HRF perceptual loss needs the ADE20K ResNet50-dilated weights: download "
-            "ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth (CSAILVision) and set "
-            "--config.losses.hrf_weights_path=/path/to/encoder_epoch_20.pth")
-    return convert_file(path, convert_resnet50dilated, "the ADE20K ResNet50-dilated encoder")
 
 
 @contextlib.contextmanager
@@ -92,31 +73,18 @@ def _check_finite(metrics: Dict[str, np.ndarray], step: int, last_saved: Optiona
                                f"{kept}")
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingProgram:
-    """The jitted, sharded pieces of a run on one mesh."""
-
-    abstract_state: TrainState  # ShapeDtypeStructs
-    shardings: TrainState  # NamedShardings, same tree
-    init: Callable[[jax.Array], TrainState]  # rng -> sharded fresh state
-    step: Callable  # (state, global batch, backbone variables) -> (state, metrics); donates state
-
-
-def compile_training(nets: Networks, losses: ml_collections.ConfigDict, mesh: Mesh,
-                     crop_size: int) -> TrainingProgram:
-    """Abstract state, shardings and the jitted init and train step for `mesh`."""
-    init = functools.partial(init_train_state, nets, crop_size=crop_size)
-    abstract = jax.eval_shape(init, jax.random.key(0))
-    shardings = state_shardings(mesh, abstract)
-    step = jax.jit(functools.partial(train_step, nets, losses),
-                   in_shardings=(shardings, batch_sharding(mesh), replicated(mesh)),
-                   out_shardings=(shardings, replicated(mesh)), donate_argnums=0)
-    return TrainingProgram(abstract, shardings, jax.jit(init, out_shardings=shardings), step)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
-    """Trains (or resumes) the run in `workdir`; returns the final state."""
+    """Trains (or resumes) the run in `workdir`; returns the final state. A second run on the
+    same workdir is refused with `LockedError` while the first one lives."""
     os.makedirs(workdir, exist_ok=True)
+    with contextlib.ExitStack() as lock:
+        if jax.process_index() == 0:  # the other hosts of a run share process 0's workdir
+            lock.enter_context(exclusive_lock(os.path.join(workdir, LOCK_FILE),
+                                              f"workdir {workdir}"))
+        return _train(config, workdir)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
     process, processes = jax.process_index(), jax.process_count()
     if config.batch_size % jax.device_count():
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the number of "
@@ -143,9 +111,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     abstract, shardings = program.abstract_state, program.shardings
     checkpointer = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
                                 config.keep_checkpoints, config.checkpoint_every)
-    start = checkpointer.latest_step()
-    if start is not None:
-        state = checkpointer.restore(start, with_shardings(abstract, shardings), train_iter)
+    restored = checkpointer.restore_newest(with_shardings(abstract, shardings), train_iter)
+    if restored is not None:
+        start, state = restored
         logging.info("resumed from step %d (checkpoint in %s)", start, workdir)
     else:
         state = program.init(rng)

@@ -2,6 +2,8 @@ import functools
 import os
 import pathlib
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,16 +11,17 @@ import jax
 import numpy as np
 import pytest
 
-from lama_jax.checkpoint import Checkpointer
+from lama_jax.checkpoint import Checkpointer, CheckpointRestoreError
 from lama_jax.config_files import load_config_file
 from lama_jax.data.masks import preset
 from lama_jax.data.pipeline import train_dataset
 from lama_jax.data.sources import sample_photos
+from lama_jax.files import LockedError, exclusive_lock
 from lama_jax.model_dir import load_model
 from lama_jax.parallel import global_batch, make_mesh, replicated, state_shardings, with_shardings
-from lama_jax.state import build_networks, init_train_state
-from lama_jax.train import (TrainingDiverged, backbone_variables, compile_training,
-                            train_and_evaluate)
+from lama_jax.state import backbone_variables, build_networks, init_train_state
+from lama_jax.steps import compile_training
+from lama_jax.train import LOCK_FILE, TrainingDiverged, train_and_evaluate
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
@@ -68,11 +71,14 @@ def test_sharded_steps_equal_single_device(batches):
     assert jax.device_count() == 8
     sharded = _run_steps(config, make_mesh(4, 2), batches)
     single = _run_steps(config, make_mesh(1, 1, jax.devices()[:1]), batches)
-    # After one step the programs differ only by float32 rounding (measured max 2e-7). Each
-    # further GAN step amplifies that (measured 1e-4 after two steps, 6e-4 after three, with
-    # the losses still equal to 1e-5), so later steps get a tolerance that scales with it.
+    # After one step the programs differ only by float32 rounding: measured max 2e-7 on an
+    # AVX2 machine and 2.8e-6 (6 of 8192 weights of one kernel, a 1e-3 Adam step) on the
+    # AVX-512 one CI now runs on, whose oneDNN kernels sum in another order; a sharding bug
+    # moves weights by the full step. Each further GAN step amplifies the rounding (measured
+    # 1e-4 after two steps, 6e-4 after three, with the losses still equal to 1e-5), so later
+    # steps get a tolerance that scales with it.
     for steps, (a, ma), (b, mb) in zip(range(1, 4), sharded, single):
-        rtol, atol = (1e-5, 2e-6) if steps == 1 else (2e-2, 2e-3)
+        rtol, atol = (1e-5, 1e-5) if steps == 1 else (2e-2, 2e-3)
         assert int(a.step) == steps and bool(ma["all_finite"])
         for name in ma:
             np.testing.assert_allclose(ma[name], mb[name], rtol=rtol, err_msg=f"{name} {steps}")
@@ -180,3 +186,79 @@ def test_demo_config_runs_its_first_steps(tmp_path):
     train_and_evaluate(config, str(tmp_path))
     assert load_model(str(tmp_path / "model")).generator_config.ngf == 16
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+
+
+def _truncate_array_data(step: pathlib.Path) -> None:
+    """Cuts every array data file of a checkpoint step in half, as a full disk would."""
+    data = [p for p in (step / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
+    assert data
+    for path in data:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_unreadable_newest_checkpoint_falls_back_and_is_kept(tmp_path, caplog):
+    config = tiny_config()
+    config.update(num_train_steps=4, checkpoint_every=2, eval_every=4)
+    workdir = tmp_path / "run"
+    train_and_evaluate(config, str(workdir))
+    checkpoints = workdir / "checkpoints"
+
+    def steps():
+        return sorted((p.name for p in checkpoints.iterdir() if p.name.isdigit()), key=int)
+
+    assert steps()[-2:] == ["2", "4"]
+    _truncate_array_data(checkpoints / "4")
+
+    config.num_train_steps = 6
+    with caplog.at_level("INFO"):
+        train_and_evaluate(config, str(workdir))
+    assert "checkpoint 4 in" in caplog.text and "cannot be restored" in caplog.text
+    assert "resumed from step 2" in caplog.text
+    kept = list((workdir / "unreadable_checkpoints").iterdir())
+    assert len(kept) == 1 and kept[0].name.startswith("4-")  # moved aside, not deleted
+    assert steps()[-3:] == ["2", "4", "6"]
+
+    # When no checkpoint can be restored, the run stops with one line and moves nothing.
+    before = steps()
+    for step in before:
+        _truncate_array_data(checkpoints / step)
+    config.num_train_steps = 8
+    with pytest.raises(CheckpointRestoreError, match=r"no checkpoint can be restored \(the "
+                                                     r"newest, step 6"):
+        train_and_evaluate(config, str(workdir))
+    assert steps() == before
+
+
+def test_a_second_run_on_a_workdir_is_refused_and_a_dead_ones_lock_is_taken(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    with exclusive_lock(str(workdir / LOCK_FILE), "first run"):
+        with pytest.raises(LockedError, match=rf"workdir {workdir}: in use by process "
+                                              rf"{os.getpid()} on .* since"):
+            train_and_evaluate(tiny_config(), str(workdir))
+    assert not (workdir / "checkpoints").exists()
+    # A process that took the lock and was killed leaves no lock behind.
+    code = ("import sys, time; from lama_jax.files import exclusive_lock\n"
+            "with exclusive_lock(sys.argv[1], 'x'):\n    print('locked', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(workdir / LOCK_FILE)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(LockedError, match=f"process {holder.pid} on"):
+        with exclusive_lock(str(workdir / LOCK_FILE), "second"):
+            pass
+    holder.kill()
+    holder.wait()
+    with exclusive_lock(str(workdir / LOCK_FILE), "after the crash"):
+        pass
+
+
+def test_unknown_config_key_is_one_line_naming_the_closest(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "lama_jax.main", f"--config={CONFIGS / 'demo.py'}",
+         f"--workdir={tmp_path}", "--config.generator.ngff=8"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == ("lama_jax.main: error: --config.generator.ngff: the config has no key "
+                    "'ngff'; did you mean 'ngf'?"), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr

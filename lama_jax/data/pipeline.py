@@ -39,7 +39,8 @@ class DecodedShard:
     """Random access to the decoded images of one host's shard of a source.
 
     Local index i is source record `shard_index + i * shard_count`. A record that cannot be
-    decoded is replaced by the next decodable one of the same shard, with a warning.
+    decoded is replaced by the next decodable one of the same shard, with a warning; a shard
+    in which no record decodes is refused when it is built.
     """
 
     def __init__(self, source: Sequence[Record], shard_index: int = 0, shard_count: int = 1):
@@ -50,6 +51,22 @@ class DecodedShard:
         if self._len == 0:
             raise ValueError(f"shard {shard_index} of {shard_count} of a source with "
                              f"{len(source)} records is empty")
+        self._check_decodable()
+
+    def _check_decodable(self) -> None:
+        """Raises `ImageError` at once, before any worker starts, when no record of the shard
+        decodes (reading records until the first one that does)."""
+        first_error = None
+        for index in range(self._len):
+            global_index = self.shard_index + index * self.shard_count
+            record = self.source[global_index]
+            try:
+                decode_rgb8(record)
+                return
+            except ImageError as e:
+                first_error = first_error or f"{record_name(record, global_index)}: {e}"
+        raise ImageError(f"none of the {self._len} records of shard {self.shard_index} of "
+                         f"{self.shard_count} can be decoded (the first: {first_error})")
 
     def __len__(self) -> int:
         return self._len

@@ -7,6 +7,7 @@ from PIL import Image
 from lama_jax.data.masks import TRAIN_PRESET, preset
 from lama_jax.data.pipeline import DecodedShard, eval_dataset, train_dataset
 from lama_jax.data.sources import ImageFolder, decode_rgb8, make_source, sample_photos
+from lama_jax.images import ImageError
 
 CROP = 64  # the training preset's boxes need at least 2 * margin + 30 px
 
@@ -111,3 +112,14 @@ def test_eval_set_is_fixed():
     first, second = list(ds), list(ds)
     assert [b["image"].shape[0] for b in first] == [4, 2]
     assert _equal(first, second)
+
+
+def test_a_source_with_no_decodable_record_fails_first_and_once(tmp_path, caplog):
+    for i in range(20):
+        (tmp_path / f"p{i:02d}.jpg").write_bytes(b"not a photo")
+    with caplog.at_level(logging.WARNING), pytest.raises(ImageError) as error:
+        train_dataset(ImageFolder(str(tmp_path)), crop_size=32, batch_size=2, seed=0,
+                      masks=preset(TRAIN_PRESET))
+    assert str(error.value).startswith("none of the 20 records of shard 0 of 1 can be decoded "
+                                       f"(the first: {tmp_path / 'p00.jpg'}: cannot decode")
+    assert "skipping" not in caplog.text  # no warning per file before the error
