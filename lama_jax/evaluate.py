@@ -44,8 +44,8 @@ from tqdm import tqdm
 
 from lama_jax.convert import ConversionError, convert_fid_inception, convert_file, convert_lpips
 from lama_jax.files import write_atomic
-from lama_jax.images import (ImageError, check_size, image_size, is_inside, png_bytes, read_image,
-                             read_mask, to_uint8)
+from lama_jax.images import (MAX_PIXELS, ImageError, check_size, image_size, is_inside, png_bytes,
+                             read_image, read_mask, set_max_pixels, to_uint8)
 from lama_jax.inpaint import Inpainter
 from lama_jax.metrics.fid import FEATURE_DIM, frechet_distance, pool3_features
 from lama_jax.metrics.fidelity import ssim
@@ -353,8 +353,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="FFT implementation of the model (--model only)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier report and predictions in OUTPUT")
+    parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                        help="refuse images of more pixels than this (0: no limit; default "
+                             "%(default)s, Pillow's)")
     args = parser.parse_args(argv)
     enable_cpu_onednn()
+    set_max_pixels(args.max_pixels or None)
     predictions = args.predictions or os.path.join(args.output, "predictions")
     try:
         if args.predictions and is_inside(args.predictions, args.data):
