@@ -157,11 +157,14 @@ def test_folder_links_are_not_followed(tmp_path):
     (data / "sub").mkdir()
     os.symlink(data, data / "sub" / "back")         # a second loop through a sub-folder
     os.symlink(tmp_path, data / "outside")          # a link out of the tree
+    # predict and evaluate (folder_jobs) and masks and training (ImageFolder) list the same way.
     code = ("import sys; from lama_jax.predict import folder_jobs; "
-            "jobs, errors = folder_jobs(sys.argv[1], 'out'); print(len(jobs), len(errors))")
+            "from lama_jax.data.sources import ImageFolder; "
+            "jobs, errors = folder_jobs(sys.argv[1], 'out'); "
+            "print(len(jobs), len(errors), len(ImageFolder(sys.argv[1]).paths))")
     done = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True,
                           text=True, timeout=120, check=True)
-    assert done.stdout.split() == ["1", "0"]
+    assert done.stdout.split() == ["1", "0", "2"]
 
 
 def test_uppercase_extensions_are_paired(model_dir, tmp_path):
