@@ -13,7 +13,8 @@ def get_config(arg=None):
     """The official LaMa-Fourier recipe (global batch 30, 1M steps, Places 256 crops)."""
     del arg
     c = ml_collections.ConfigDict()
-    # FFCResNetGenerator kwargs (lama_jax.models.generator.GeneratorConfig).
+    # FFCResNetGenerator settings (lama_jax.models.ffc_resnet.FFCResNetConfig; another kind
+    # takes its own, see lama_jax.models.generator.KINDS).
     c.generator = ml_collections.ConfigDict(dict(
         kind="ffc_resnet", input_nc=4, output_nc=3, ngf=64, n_downsampling=3, n_blocks=9, global_ratio=0.75,
         enable_lfu=False, block_dilation=1, max_features=1024, out_activation="sigmoid"))

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 from lama_jax.model_dir import generator_abstract_variables
-from lama_jax.models.generator import LAMA_FOURIER, LAMA_REGULAR, Generator, GeneratorConfig
+from lama_jax.models.generator import LAMA_FOURIER, LAMA_REGULAR, GeneratorConfig, build_generator
 from lama_jax.models.variables import param_count
 from xla_cost import compiled_flops  # experiments/xla_cost.py
 
@@ -38,7 +38,7 @@ def inference_gflops(config: GeneratorConfig, size: int) -> float:
     """XLA's FLOP count of one eval-mode generator pass on a size x size image."""
     variables = generator_abstract_variables(config)
     x = jax.ShapeDtypeStruct((1, size, size, config.input_nc), np.float32)
-    return compiled_flops(jax.jit(Generator(config).apply).lower(variables, x).compile()) / 1e9
+    return compiled_flops(jax.jit(build_generator(config).apply).lower(variables, x).compile()) / 1e9
 
 
 def main() -> None:

@@ -21,14 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from lama_jax.inpaint import Inpainter
-from lama_jax.models.generator import BIG_LAMA, LAMA_FOURIER, Generator
+from lama_jax.models.generator import BIG_LAMA, LAMA_FOURIER, build_generator
 from lama_jax.xla_flags import enable_cpu_onednn
 
 
 def random_variables(config, seed: int = 0):
     """Freshly initialised generator variables (weights do not depend on the input size)."""
     x = jnp.zeros((1, 64, 64, config.input_nc), jnp.float32)
-    return jax.jit(lambda k: Generator(config).init(k, x))(jax.random.key(seed))
+    return jax.jit(lambda k: build_generator(config).init(k, x))(jax.random.key(seed))
 
 
 def time_inpainter(inpainter: Inpainter, size: int, repeats: int) -> tuple[float, float]:

@@ -42,7 +42,8 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm import tqdm
 
-from lama_jax.convert import ConversionError, convert_fid_inception, convert_file, convert_lpips
+from lama_jax.models.official import ConversionError
+from lama_jax.weights import convert_fid_inception, convert_file, convert_lpips
 from lama_jax.files import write_atomic
 from lama_jax.images import (MAX_PIXELS, ImageError, check_size, image_size, is_inside, png_bytes,
                              read_image, read_mask, set_max_pixels, to_uint8)

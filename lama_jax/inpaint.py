@@ -15,14 +15,16 @@ from __future__ import annotations
 import functools
 from typing import Optional, Tuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
 from lama_jax.model_dir import load_model
-from lama_jax.models.ffc import ConvImpl, SpectralImpl
-from lama_jax.models.generator import Generator, GeneratorConfig, composite, generator_input
+from lama_jax.models.layers import ConvImpl
+from lama_jax.models.ffc import SpectralImpl
+from lama_jax.models.generator import GeneratorConfig, build_generator, composite, generator_input
 from lama_jax.models.variables import Variables
 from lama_jax.parallel import batch_sharding, replicated
 
@@ -36,7 +38,7 @@ def pad_to_modulo(x: np.ndarray, modulo: int, axes: Tuple[int, int] = (0, 1)) ->
     return np.pad(x, pads, mode="symmetric")
 
 
-def inpaint(generator: Generator, variables: Variables, image: jax.Array,
+def inpaint(generator: nn.Module, variables: Variables, image: jax.Array,
             mask: jax.Array) -> jax.Array:
     """Pure inpainting of a batch: image [B, H, W, 3] in [0, 1], mask [B, H, W, 1] in {0, 1}
     (H and W divisible by 8) -> composited [B, H, W, 3]."""
@@ -75,8 +77,8 @@ class Inpainter:
         self.variables = jax.device_put(variables, replicated(mesh) if mesh else None)
         if conv_impl is None:
             conv_impl = "shift_sum" if jax.default_backend() == "cpu" else "xla"
-        self.generator = Generator(config, spectral_impl=spectral_impl, conv_impl=conv_impl,
-                                   dtype=dtype)
+        self.generator = build_generator(config, spectral_impl=spectral_impl, conv_impl=conv_impl,
+                                         dtype=dtype)
         self._apply = jax.jit(functools.partial(inpaint, self.generator))
 
     @classmethod

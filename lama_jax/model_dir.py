@@ -24,7 +24,7 @@ from flax import serialization
 
 from lama_jax.files import staging_dir
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
-from lama_jax.models.generator import Generator, GeneratorConfig
+from lama_jax.models.generator import GeneratorConfig, build_generator, generator_config_from_dict
 from lama_jax.models.variables import Variables, abstract_variables, mismatches
 
 MANIFEST = "lama_jax_model.json"
@@ -52,7 +52,7 @@ class Model:
 
 def generator_abstract_variables(config: GeneratorConfig) -> Variables:
     """Abstract variables of a generator with this architecture."""
-    return abstract_variables(Generator(config), (1, *GENERATOR_PROBE_HW, config.input_nc))
+    return abstract_variables(build_generator(config), (1, *GENERATOR_PROBE_HW, config.input_nc))
 
 
 def discriminator_abstract_variables(config: DiscriminatorConfig) -> Variables:
@@ -130,14 +130,14 @@ def _read_variables(path: str, expected: Variables) -> Variables:
     return variables
 
 
-def _config(manifest_path: str, manifest: Dict[str, Any], name: str, config_type):
+def _config(manifest_path: str, manifest: Dict[str, Any], name: str, from_dict):
     """The architecture under `manifest[name]`, or a `ModelDirError` saying what is wrong."""
     entry = manifest.get(name)
     if not isinstance(entry, dict):
         raise ModelDirError(f"{manifest_path}: '{name}' must be an object of architecture "
                             f"settings, not {json.dumps(entry)[:60]}")
     try:
-        return config_type.from_dict(entry)
+        return from_dict(entry)
     except (TypeError, ValueError, KeyError) as e:
         raise ModelDirError(f"{manifest_path}: invalid '{name}' architecture ({e})") from None
 
@@ -159,12 +159,12 @@ def load_model(directory: str) -> Model:
     if manifest.get("format") != FORMAT:
         raise ModelDirError(f"{manifest_path}: unsupported format {manifest.get('format')!r}, "
                             f"expected {FORMAT!r}")
-    gen_cfg = _config(manifest_path, manifest, "generator", GeneratorConfig)
+    gen_cfg = _config(manifest_path, manifest, "generator", generator_config_from_dict)
     gen_vars = _read_variables(os.path.join(directory, "generator.msgpack"),
                                generator_abstract_variables(gen_cfg))
     disc_cfg = disc_vars = None
     if manifest.get("discriminator"):
-        disc_cfg = _config(manifest_path, manifest, "discriminator", DiscriminatorConfig)
+        disc_cfg = _config(manifest_path, manifest, "discriminator", DiscriminatorConfig.from_dict)
         disc_vars = _read_variables(os.path.join(directory, "discriminator.msgpack"),
                                     discriminator_abstract_variables(disc_cfg))
     metadata = manifest.get("metadata", {})

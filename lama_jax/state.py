@@ -17,10 +17,10 @@ import ml_collections
 import optax
 from flax import struct
 
-from lama_jax.convert import convert_file, convert_resnet50dilated
+from lama_jax.weights import convert_file, convert_resnet50dilated
 from lama_jax.models.backbones import ResNet50Dilated
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
-from lama_jax.models.generator import Generator, GeneratorConfig
+from lama_jax.models.generator import build_generator, generator_config_from_dict
 from lama_jax.models.variables import Variables
 
 
@@ -51,7 +51,7 @@ class TrainState:
 class Networks:
     """The modules and optimizers of a training run (static, hashable)."""
 
-    generator: Generator
+    generator: nn.Module  # models.generator.build_generator
     discriminator: Discriminator
     backbone: Optional[ResNet50Dilated]  # None when the HRF perceptual loss is off
     generator_tx: optax.GradientTransformation
@@ -71,7 +71,7 @@ def adam(lr: float, config: ml_collections.ConfigDict) -> optax.GradientTransfor
 def build_networks(config: ml_collections.ConfigDict) -> Networks:
     """Modules and optimizers from a training config (see configs/base.py)."""
     dtype = _dtype(config.compute_dtype)
-    generator = Generator(GeneratorConfig.from_dict(config.generator.to_dict()),
+    generator = build_generator(generator_config_from_dict(config.generator.to_dict()),
                           spectral_impl=config.spectral_impl, dtype=dtype)
     discriminator = Discriminator(DiscriminatorConfig.from_dict(config.discriminator.to_dict()),
                                   dtype=dtype)

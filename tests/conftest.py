@@ -56,7 +56,7 @@ def inception_state_dict(reference):
 
 @pytest.fixture(scope="session")
 def inception_variables(inception_state_dict):
-    from lama_jax.convert import convert_fid_inception
+    from lama_jax.weights import convert_fid_inception
     return convert_fid_inception(inception_state_dict)
 
 
@@ -69,6 +69,6 @@ def vgg16_state_dict(reference):
 
 @pytest.fixture(scope="session")
 def lpips_variables(vgg16_state_dict):
-    from lama_jax.convert import convert_lpips
+    from lama_jax.weights import convert_lpips
     from lama_jax.metrics.lpips import default_heads
     return convert_lpips(vgg16_state_dict, default_heads())

@@ -5,7 +5,7 @@ import pytest
 from lama_jax.config_files import load_config_file
 from lama_jax.model_dir import discriminator_abstract_variables, generator_abstract_variables
 from lama_jax.models.discriminator import DiscriminatorConfig
-from lama_jax.models.generator import GeneratorConfig
+from lama_jax.models.generator import generator_config_from_dict
 from lama_jax.models.variables import param_count
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -15,7 +15,7 @@ CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
                                          ("lama_regular", 45_617_731)])
 def test_generator_configs_give_official_sizes(name, params):
     config = load_config_file(CONFIGS / f"{name}.py")
-    gen = GeneratorConfig.from_dict(config.generator.to_dict())
+    gen = generator_config_from_dict(config.generator.to_dict())
     assert param_count(generator_abstract_variables(gen)) == params
     disc = DiscriminatorConfig.from_dict(config.discriminator.to_dict())
     assert param_count(discriminator_abstract_variables(disc)) == 6_962_369

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lama_jax.convert import convert_resnet50dilated
+from lama_jax.weights import convert_resnet50dilated
 from lama_jax.losses import adversarial, reconstruction
 from lama_jax.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, hrf_perceptual
 from lama_jax.models.backbones import ResNet50Dilated

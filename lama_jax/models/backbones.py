@@ -26,7 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lama_jax.models.ffc import batch_norm
+from lama_jax.models.layers import batch_norm
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 

@@ -6,12 +6,13 @@
     model{n_layers+1}: 4x4 conv stride 1 -> 1 logit channel
 
 All convs have biases and zero padding 2. The activations of model0..model{n_layers} are the
-features of the feature-matching loss.
+features of the feature-matching loss. `LAYOUT` maps it to the official state dict.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import flax.linen as nn
@@ -19,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from lama_jax.models import config_fields
-from lama_jax.models.ffc import batch_norm
+from lama_jax.models.layers import batch_norm
+from lama_jax.models.official import ConversionError, StateDict, StateDictLayout, weight
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,3 +67,24 @@ class Discriminator(nn.Module):
         logits = nn.Conv(1, (4, 4), strides=1, padding=2, dtype=self.dtype,
                          name=f"model{cfg.n_layers + 1}_conv")(x)
         return logits.astype(jnp.float32), features
+
+
+# ------------------------------------------------------------------------------------------
+# The official state dict: `model{n}` are nn.Sequential (conv, BN, LeakyReLU) per layer.
+
+def _infer_config(sd: StateDict) -> DiscriminatorConfig:
+    if "model0.0.weight" not in sd:
+        raise ConversionError("no discriminator found: expected the key 'model0.0.weight'")
+    first = weight(sd, "model0.0.weight")
+    n_models = len({k.split(".")[0] for k in sd if re.match(r"model\d+\.", k)})
+    return DiscriminatorConfig(input_nc=int(first.shape[1]), ndf=int(first.shape[0]),
+                               n_layers=n_models - 2)
+
+
+def _module_key(name: str, cfg: DiscriminatorConfig) -> str:
+    """Our submodule (`model3_bn`) -> the official one (`model3.1`)."""
+    block, part = name.split("_")
+    return f"{block}.{ {'conv': 0, 'bn': 1}[part] }"
+
+
+LAYOUT = StateDictLayout(lambda sd: "model0.0.weight" in sd, _infer_config, _module_key)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from lama_jax.convert import ConversionError, convert_fid_inception
+from lama_jax.models.official import ConversionError
+from lama_jax.weights import convert_fid_inception
 from lama_jax.metrics.fid import bilinear_matrix, frechet_distance, pool3_features
 from lama_jax.models.variables import param_count
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lama_jax.convert import convert_lpips
+from lama_jax.weights import convert_lpips
 from lama_jax.metrics.lpips import default_heads, lpips
 
 

@@ -6,8 +6,9 @@ import pytest
 
 from lama_jax.convert import convert_generator
 from lama_jax.model_dir import generator_abstract_variables
-from lama_jax.models.generator import (BIG_LAMA, LAMA_FOURIER, Generator, GeneratorConfig,
-                                       generator_input)
+from lama_jax.models.ffc_resnet import FFCResNetConfig
+from lama_jax.models.generator import (BIG_LAMA, LAMA_FOURIER, build_generator,
+                                       generator_config_from_dict, generator_input)
 from lama_jax.models.variables import abstract_variables, param_count
 
 TOL = 1e-4  # the issue's bound; we reach ~1e-7
@@ -19,14 +20,14 @@ def test_parameter_counts_match_official():
 
 
 def test_ffc_variants_without_global_channels_build():
-    local_only = GeneratorConfig(n_blocks=9, global_ratio=0.0)
-    dilated = GeneratorConfig(n_blocks=9, global_ratio=0.0, block_dilation=2)
+    local_only = FFCResNetConfig(n_blocks=9, global_ratio=0.0)
+    dilated = FFCResNetConfig(n_blocks=9, global_ratio=0.0, block_dilation=2)
     for cfg in (local_only, dilated):
         v = generator_abstract_variables(cfg)
         assert "convg2g" not in str(jax.tree_util.tree_structure(v))
         # Two bias-free 3x3 512->512 convs per block dominate: about 46M.
         assert 45e6 < param_count(v) < 47e6
-    out = jax.eval_shape(lambda v, x: Generator(dilated).apply(v, x),
+    out = jax.eval_shape(lambda v, x: build_generator(dilated).apply(v, x),
                          generator_abstract_variables(dilated),
                          jax.ShapeDtypeStruct((2, 64, 96, 4), np.float32))
     assert out.shape == (2, 64, 96, 3)
@@ -34,7 +35,7 @@ def test_ffc_variants_without_global_channels_build():
 
 def _stage_outputs(cfg, variables, x, impl):
     """Every top-level layer's output, keyed like the fixture's stage_NN."""
-    _, state = Generator(cfg, spectral_impl=impl).apply(
+    _, state = build_generator(cfg, spectral_impl=impl).apply(
         variables, x, capture_intermediates=True, mutable=["intermediates"])
     inter = state["intermediates"]
     get = lambda name: inter[name]["__call__"][0]  # noqa: E731
@@ -66,7 +67,7 @@ def test_stage_by_stage_on_60x90(load_npz, impl):
     assert len(stages) >= 20
     for name, ours in stages.items():
         np.testing.assert_allclose(np.asarray(ours)[0], io[name], atol=TOL, rtol=0, err_msg=name)
-    out = Generator(cfg, spectral_impl=impl).apply(variables, io["stage_00"][3:-3, 3:-3][None])
+    out = build_generator(cfg, spectral_impl=impl).apply(variables, io["stage_00"][3:-3, 3:-3][None])
     np.testing.assert_allclose(out[0], io["predicted_padded"], atol=TOL, rtol=0)
 
 
@@ -81,38 +82,38 @@ def test_generator_matches_official(load_npz, fixture, io_name, impl, conv_impl)
     pad = ((0, hp - h), (0, wp - w))
     image = np.pad(io["image"], pad + ((0, 0),), mode="symmetric")
     mask = np.pad(io["mask"], pad, mode="symmetric")[..., None]
-    out = Generator(cfg, spectral_impl=impl, conv_impl=conv_impl).apply(
+    out = build_generator(cfg, spectral_impl=impl, conv_impl=conv_impl).apply(
         variables, generator_input(image[None], mask[None]))
     err = float(np.abs(np.asarray(out[0]) - io["predicted_padded"]).max())
     assert err <= TOL, err
 
 
 def test_conv_impls_agree_on_dilated_variant():
-    cfg = GeneratorConfig(ngf=8, n_blocks=1, global_ratio=0.0, block_dilation=2)
+    cfg = FFCResNetConfig(ngf=8, n_blocks=1, global_ratio=0.0, block_dilation=2)
     x = np.random.default_rng(0).random((1, 32, 40, 4), dtype=np.float32)
-    variables = Generator(cfg).init(jax.random.key(0), x)
-    a = Generator(cfg, conv_impl="xla").apply(variables, x)
-    b = Generator(cfg, conv_impl="shift_sum").apply(variables, x)
+    variables = build_generator(cfg).init(jax.random.key(0), x)
+    a = build_generator(cfg, conv_impl="xla").apply(variables, x)
+    b = build_generator(cfg, conv_impl="shift_sum").apply(variables, x)
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_local_fourier_unit_needs_square_maps(load_npz):
     cfg, variables = convert_generator(load_npz("tiny_lfu_generator_state.npz"))
     with pytest.raises(ValueError, match="square"):
-        Generator(cfg).apply(variables, np.zeros((1, 64, 96, 4), np.float32))
+        build_generator(cfg).apply(variables, np.zeros((1, 64, 96, 4), np.float32))
 
 
 def test_bfloat16_compute_keeps_float32_params():
-    cfg = GeneratorConfig(ngf=8, n_blocks=1)
-    v = abstract_variables(Generator(cfg, dtype="bfloat16"), (1, 32, 32, 4))
+    cfg = FFCResNetConfig(ngf=8, n_blocks=1)
+    v = abstract_variables(build_generator(cfg, dtype="bfloat16"), (1, 32, 32, 4))
     assert {leaf.dtype for leaf in jax.tree.leaves(v)} == {np.dtype("float32")}
 
 
 @pytest.mark.parametrize("kind", ["ffc_resnet", "pix2pixhd_global"])
 def test_bfloat16_compute_runs_convolutions_in_bfloat16_and_ffts_in_float32(kind):
-    cfg = GeneratorConfig(kind=kind, ngf=8, n_blocks=1,
-                          global_ratio=0.75 if kind == "ffc_resnet" else 0.0)
-    model = Generator(cfg, dtype="bfloat16")
+    cfg = generator_config_from_dict({"kind": kind, "ngf": 8, "n_blocks": 1,
+                                      "global_ratio": 0.75 if kind == "ffc_resnet" else 0.0})
+    model = build_generator(cfg, dtype="bfloat16")
     x = jax.ShapeDtypeStruct((1, 32, 32, 4), np.float32)
     hlo = jax.jit(model.apply).lower(abstract_variables(model, x.shape), x).as_text()
     result_types = lambda op: re.findall(  # noqa: E731

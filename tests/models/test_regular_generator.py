@@ -10,11 +10,12 @@ from lama_jax import convert
 from lama_jax.convert import convert_generator
 from lama_jax.inpaint import Inpainter
 from lama_jax.model_dir import generator_abstract_variables
-from lama_jax.models.generator import LAMA_REGULAR, Generator, GeneratorConfig, generator_input
+from lama_jax.models.generator import (LAMA_REGULAR, GeneratorConfig, build_generator,
+                                       generator_config_from_dict, generator_input)
+from lama_jax.models.pix2pixhd import GlobalGeneratorConfig
 from lama_jax.models.variables import param_count
 
-TINY = GeneratorConfig(kind="pix2pixhd_global", ngf=4, n_downsampling=2, n_blocks=2,
-                       global_ratio=0.0)
+TINY = GlobalGeneratorConfig(ngf=4, n_downsampling=2, n_blocks=2)
 
 
 def test_parameter_counts_match_the_paper():
@@ -29,9 +30,9 @@ def test_parameter_counts_match_the_paper():
 
 def test_fourier_settings_are_refused_for_the_regular_kind():
     with pytest.raises(ValueError, match="global_ratio=0"):
-        GeneratorConfig(kind="pix2pixhd_global")
+        generator_config_from_dict({"kind": "pix2pixhd_global", "global_ratio": 0.75})
     with pytest.raises(ValueError, match="unknown generator kind"):
-        GeneratorConfig(kind="unet")
+        generator_config_from_dict({"kind": "unet"})
 
 
 # ------------------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ def test_converted_weights_give_the_official_outputs():
     assert cfg == TINY
     rng = np.random.default_rng(1)
     x = rng.random((2, 20, 28, 4), dtype=np.float32)  # [B, H, W, 4]
-    ours = np.asarray(Generator(cfg).apply(variables, x))
+    ours = np.asarray(build_generator(cfg).apply(variables, x))
     theirs = official_forward(sd, TINY, x.transpose(0, 3, 1, 2).astype(np.float64))
     np.testing.assert_allclose(ours, theirs.transpose(0, 2, 3, 1), atol=1e-5, rtol=0)
 
