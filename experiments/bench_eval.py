@@ -4,7 +4,7 @@ and the original, LPIPS, SSIM) on the current JAX backend, with random weights.
     python experiments/bench_eval.py                          # 256 and 512 px, batch 8
     python experiments/bench_eval.py --sizes 512 --batch 32 --repeats 5
 
-One step is `lama_jax.evaluate.score_batch` on a batch split over all local devices, at the
+One step is `lama_jax.scoring.score_batch` on a batch split over all local devices, at the
 precision the evaluation uses ("highest"), after a warm-up call that compiles. The table also
 gives the host-side cost of one Fréchet distance (SciPy's square root of a 2048x2048 matrix,
 paid once for the whole set and once per mask-area bin, whatever the number of images).
@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lama_jax.evaluate import MetricNets, score_batch
+from lama_jax.scoring import MetricNets, score_batch
 from lama_jax.metrics.fid import FEATURE_DIM, frechet_distance
 from lama_jax.metrics.lpips import LPIPS
 from lama_jax.models.backbones import FIDInceptionV3

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from lama_jax.convert import convert_checkpoint
-from lama_jax.evaluate import area_bins, bin_names, lpips_fid100_f1, main, summarize
+from lama_jax.evaluate import main
+from lama_jax.scoring import area_bins, bin_names, lpips_fid100_f1, summarize
 from lama_jax.images import read_image
 from lama_jax.metrics.fid import frechet_distance, pool3_features
 from lama_jax.metrics.fidelity import ssim

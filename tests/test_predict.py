@@ -158,7 +158,7 @@ def test_folder_links_are_not_followed(tmp_path):
     os.symlink(data, data / "sub" / "back")         # a second loop through a sub-folder
     os.symlink(tmp_path, data / "outside")          # a link out of the tree
     # predict and evaluate (folder_jobs) and masks and training (ImageFolder) list the same way.
-    code = ("import sys; from lama_jax.predict import folder_jobs; "
+    code = ("import sys; from lama_jax.jobs import folder_jobs; "
             "from lama_jax.data.sources import ImageFolder; "
             "jobs, errors = folder_jobs(sys.argv[1], 'out'); "
             "print(len(jobs), len(errors), len(ImageFolder(sys.argv[1]).paths))")
