@@ -19,10 +19,12 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
+from lama_jax.errors import LamaJaxError
+
 UNREADABLE = "unreadable_checkpoints"  # beside the checkpoints folder
 
 
-class CheckpointRestoreError(RuntimeError):
+class CheckpointRestoreError(LamaJaxError, RuntimeError):
     """Checkpoints exist but none can be restored; the message says why the newest fails."""
 
 

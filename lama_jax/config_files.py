@@ -7,13 +7,15 @@ import pathlib
 
 import ml_collections
 
+from lama_jax.errors import InputNotFoundError
+
 
 def load_config_file(path: str | pathlib.Path, arg=None) -> ml_collections.ConfigDict:
     """`get_config(arg)` of the config file at `path`."""
     path = pathlib.Path(path)
     spec = importlib.util.spec_from_file_location(f"lama_jax_config_{path.stem}", path)
     if spec is None or not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
+        raise InputNotFoundError(f"{path}: no such config file")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config(arg)

@@ -32,6 +32,7 @@ from typing import List, Optional, Sequence
 
 import jax
 
+from lama_jax.errors import LamaJaxError
 from lama_jax.images import MAX_PIXELS, ImageError, check_size, image_size, is_inside, set_max_pixels
 from lama_jax.inpaint import Inpainter
 from lama_jax.jobs import Job, folder_jobs
@@ -47,7 +48,7 @@ PROG = "lama_jax.evaluate"
 _MAX_LISTED_ERRORS = 10
 
 
-class EvaluationError(ValueError):
+class EvaluationError(LamaJaxError, ValueError):
     """Inputs that cannot be evaluated; the message names the file and the problem."""
 
 

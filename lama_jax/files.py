@@ -18,8 +18,10 @@ import tempfile
 import time
 from typing import Iterator
 
+from lama_jax.errors import LamaJaxError
 
-class LockedError(RuntimeError):
+
+class LockedError(LamaJaxError, RuntimeError):
     """Another process holds the lock; the message names it and the lock file."""
 
 

@@ -17,6 +17,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lama_jax.errors import LamaJaxError
 from lama_jax.files import write_atomic
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -25,7 +26,7 @@ _EXIF_ORIENTATION = 0x0112
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 
 
-class ImageError(ValueError):
+class ImageError(LamaJaxError, ValueError):
     """An image or mask that cannot be used; the message names the file."""
 
 

@@ -15,9 +15,8 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from lama_jax.checkpoint import CheckpointRestoreError
-from lama_jax.files import LockedError
-from lama_jax.train import TrainingDiverged, train_and_evaluate
+from lama_jax.errors import LamaJaxError
+from lama_jax.train import train_and_evaluate
 from lama_jax.xla_flags import enable_cpu_onednn
 
 FLAGS = flags.FLAGS
@@ -74,8 +73,7 @@ def main(argv):
                  jax.devices()[0].device_kind)
     try:
         train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except (TrainingDiverged, LockedError, CheckpointRestoreError, FileNotFoundError,
-            ValueError) as e:
+    except LamaJaxError as e:  # bad input: one line; anything else keeps its traceback
         print(f"lama_jax.main: error: {e}", file=sys.stderr)
         sys.exit(1)
 

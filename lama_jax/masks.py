@@ -24,6 +24,7 @@ from tqdm import tqdm
 from lama_jax.data.masks import EVAL_PRESET_SIZES, MixedParams, mixed_mask, preset
 from lama_jax.data.pipeline import resize_short_side
 from lama_jax.data.sources import ImageFolder, decode_rgb8
+from lama_jax.errors import LamaJaxError
 from lama_jax.files import write_atomic
 from lama_jax.images import ImageError, is_inside, png_bytes
 
@@ -96,7 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     try:
         folder = ImageFolder(args.images)
-    except (FileNotFoundError, ValueError) as e:
+    except LamaJaxError as e:
         error(str(e))
         return 1
     size, params = EVAL_PRESET_SIZES[args.preset], preset(args.preset)

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 from flax import serialization
 
+from lama_jax.errors import LamaJaxError
 from lama_jax.files import staging_dir
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
 from lama_jax.models.generator import GeneratorConfig, build_generator, generator_config_from_dict
@@ -35,7 +36,7 @@ GENERATOR_PROBE_HW = (64, 64)
 DISCRIMINATOR_PROBE_HW = (64, 64)
 
 
-class ModelDirError(ValueError):
+class ModelDirError(LamaJaxError, ValueError):
     """A model directory that cannot be read or written; the message names the path."""
 
 

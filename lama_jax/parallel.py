@@ -13,6 +13,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from lama_jax.errors import ConfigError
+
 BATCH_AXES = ("data", "fsdp")
 
 
@@ -21,13 +23,13 @@ def make_mesh(data: int = -1, fsdp: int = 1, devices: Optional[Sequence[jax.Devi
     devices = list(devices if devices is not None else jax.devices())
     n = len(devices)
     if data == -1 and fsdp == -1:
-        raise ValueError("at most one of mesh.data and mesh.fsdp may be -1")
+        raise ConfigError("at most one of mesh.data and mesh.fsdp may be -1")
     if data == -1:
         data = n // fsdp
     if fsdp == -1:
         fsdp = n // data
     if data * fsdp != n:
-        raise ValueError(f"mesh {data}x{fsdp} does not use the {n} available devices; set "
+        raise ConfigError(f"mesh {data}x{fsdp} does not use the {n} available devices; set "
                          f"--config.mesh.data and --config.mesh.fsdp so that their product is {n}")
     return jax.make_mesh((data, fsdp), BATCH_AXES, devices=devices,
                          axis_types=(jax.sharding.AxisType.Auto,) * 2)

@@ -17,6 +17,7 @@ import ml_collections
 import optax
 from flax import struct
 
+from lama_jax.errors import InputNotFoundError
 from lama_jax.weights import convert_file, convert_resnet50dilated
 from lama_jax.models.backbones import ResNet50Dilated
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
@@ -121,7 +122,7 @@ def backbone_variables(nets: Networks, path: str) -> Optional[Variables]:
                         "--config.losses.hrf_weights_path to encoder_epoch_20.pth")
         return nets.backbone.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False)
     if not path:
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             "the HRF perceptual loss needs the ADE20K ResNet50-dilated weights: download "
             "ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth (CSAILVision) and set "
             "--config.losses.hrf_weights_path=/path/to/encoder_epoch_20.pth")

@@ -28,6 +28,8 @@ from typing import Any, Dict, Mapping
 import ml_dtypes
 import numpy as np
 
+from lama_jax.errors import LamaJaxError
+
 StateDict = Dict[str, np.ndarray]
 
 # A compressed archive member may expand at most this many times (members under
@@ -37,7 +39,7 @@ MAX_EXPANSION = 100
 _SMALL_MEMBER_BYTES = 1 << 24
 
 
-class CheckpointError(ValueError):
+class CheckpointError(LamaJaxError, ValueError):
     """A file that cannot be read as a state dict; the message names the file."""
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
+from lama_jax.errors import ConfigError, LamaJaxError
 from lama_jax.checkpoint import Checkpointer
 from lama_jax.data import masks as mask_presets
 from lama_jax.data.pipeline import eval_dataset, train_dataset
@@ -39,7 +40,7 @@ from lama_jax.steps import compile_training, eval_step
 LOCK_FILE = "lock"  # in the workdir, held by the run's process 0
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(LamaJaxError, RuntimeError):
     """A loss or gradient became NaN or Inf; the message says where and what was kept."""
 
 
@@ -87,7 +88,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
     process, processes = jax.process_index(), jax.process_count()
     if config.batch_size % jax.device_count():
-        raise ValueError(f"batch_size {config.batch_size} must be divisible by the number of "
+        raise ConfigError(f"batch_size {config.batch_size} must be divisible by the number of "
                          f"devices ({jax.device_count()})")
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp)
     nets = build_networks(config)

@@ -262,3 +262,11 @@ def test_unknown_config_key_is_one_line_naming_the_closest(tmp_path):
     assert last == ("lama_jax.main: error: --config.generator.ngff: the config has no key "
                     "'ngff'; did you mean 'ngf'?"), done.stderr[-2000:]
     assert "Traceback" not in done.stderr
+    # Other bad settings are the project's errors too: one line, no traceback.
+    done = subprocess.run(
+        [sys.executable, "-m", "lama_jax.main", f"--config={CONFIGS / 'demo.py'}",
+         f"--workdir={tmp_path}", "--config.data.source=s3://bucket", "--config.batch_size=8"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "lama_jax.main: error: unknown data source 's3://bucket'"), done.stderr[-2000:]

@@ -27,6 +27,8 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
+from lama_jax.errors import ConfigError
+
 Mask = np.ndarray  # [H, W] uint8, 1 = hole
 
 
@@ -107,7 +109,7 @@ def box_mask(rng: np.random.Generator, height: int, width: int, p: BoxParams) ->
     # Official wrapper: sides drawn from [bbox_min_size, bbox_max_size] inclusive.
     max_size = min(p.bbox_max_size + 1, height - 2 * p.margin, width - 2 * p.margin)
     if max_size <= p.bbox_min_size:
-        raise ValueError(f"a {height}x{width} image is too small for boxes of at least "
+        raise ConfigError(f"a {height}x{width} image is too small for boxes of at least "
                          f"{p.bbox_min_size} px with a {p.margin} px margin")
     for _ in range(int(rng.integers(p.min_times, p.max_times + 1))):
         box_w, box_h = (int(v) for v in rng.integers(p.bbox_min_size, max_size, size=2))
@@ -183,5 +185,5 @@ EVAL_PRESET_SIZES = {name: int(name.rsplit("_", 1)[1]) for name in PRESETS if na
 def preset(name: str) -> MixedParams:
     """The parameters of a named official preset."""
     if name not in PRESETS:
-        raise ValueError(f"unknown mask preset {name!r}; choose one of {sorted(PRESETS)}")
+        raise ConfigError(f"unknown mask preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]

@@ -28,6 +28,7 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
+from lama_jax.errors import ConfigError
 from lama_jax.data.masks import MixedParams, mixed_mask
 from lama_jax.data.sources import Record, decode_rgb8, record_name
 from lama_jax.images import ImageError
@@ -45,11 +46,11 @@ class DecodedShard:
 
     def __init__(self, source: Sequence[Record], shard_index: int = 0, shard_count: int = 1):
         if not 0 <= shard_index < shard_count:
-            raise ValueError(f"shard_index {shard_index} not in [0, {shard_count})")
+            raise ConfigError(f"shard_index {shard_index} not in [0, {shard_count})")
         self.source, self.shard_index, self.shard_count = source, shard_index, shard_count
         self._len = len(range(shard_index, len(source), shard_count))
         if self._len == 0:
-            raise ValueError(f"shard {shard_index} of {shard_count} of a source with "
+            raise ConfigError(f"shard {shard_index} of {shard_count} of a source with "
                              f"{len(source)} records is empty")
         self._check_decodable()
 

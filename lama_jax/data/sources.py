@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from lama_jax.errors import ConfigError, InputNotFoundError
 from lama_jax.images import ImageError, list_files, to_rgb_float
 
 Record = Dict[str, Any]
@@ -46,10 +47,10 @@ class ImageFolder:
 
     def __init__(self, root: str):
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"{root}: no such folder")
+            raise InputNotFoundError(f"{root}: no such folder")
         self.paths = list_files(root, FOLDER_EXTENSIONS)
         if not self.paths:
-            raise ValueError(f"{root}: no {'/'.join(FOLDER_EXTENSIONS)} images found")
+            raise ConfigError(f"{root}: no {'/'.join(FOLDER_EXTENSIONS)} images found")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -74,7 +75,7 @@ def make_source(spec: str, split: str = "train", data_dir: Optional[str] = None)
         return ImageFolder(arg)
     if kind == "tfds" and arg:
         return tfds_source(arg, split, data_dir)
-    raise ValueError(f"unknown data source {spec!r}; use 'sample', 'folder:/path' or 'tfds:name'")
+    raise ConfigError(f"unknown data source {spec!r}; use 'sample', 'folder:/path' or 'tfds:name'")
 
 
 def record_name(record: Record, index: int) -> str:

@@ -12,6 +12,8 @@ import difflib
 import typing
 from typing import Any, Dict, Type, TypeVar
 
+from lama_jax.errors import ConfigError
+
 T = TypeVar("T")
 _TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
           "Optional[str]": (str, type(None))}
@@ -27,16 +29,16 @@ def _accepts(annotation: str, value: Any) -> bool:
 
 
 def from_dict(cls: Type[T], d: Dict[str, Any]) -> T:
-    """`cls(**d)` after checking every key and value type; `ValueError` naming the problem."""
+    """`cls(**d)` after checking every key and value type; `ConfigError` naming the problem."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     for key, value in d.items():
         if key not in fields:
             close = difflib.get_close_matches(key, fields, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; expected some of {sorted(fields)}"
-            raise ValueError(f"unknown {cls.__name__} key {key!r}{hint}")
+            raise ConfigError(f"unknown {cls.__name__} key {key!r}{hint}")
         annotation = (str(hints[key]).replace("<class '", "").replace("'>", "")
                       .replace("typing.", ""))
         if not _accepts(annotation, value):
-            raise ValueError(f"{cls.__name__}.{key} must be {annotation}, got {value!r}")
+            raise ConfigError(f"{cls.__name__}.{key} must be {annotation}, got {value!r}")
     return cls(**d)

@@ -23,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lama_jax.errors import ConfigError
 from lama_jax.models import ffc_resnet, pix2pixhd
 from lama_jax.models.ffc import SpectralImpl
 from lama_jax.models.ffc_resnet import FFCResNetConfig, FFCResNetGenerator
@@ -52,9 +53,9 @@ LAMA_REGULAR = GlobalGeneratorConfig(n_blocks=9)
 
 
 def generator_kind(name: str) -> GeneratorKind:
-    """The registered kind `name`; `ValueError` naming the known ones otherwise."""
+    """The registered kind `name`; `ConfigError` naming the known ones otherwise."""
     if name not in KINDS:
-        raise ValueError(f"unknown generator kind {name!r}; expected one of {sorted(KINDS)}")
+        raise ConfigError(f"unknown generator kind {name!r}; expected one of {sorted(KINDS)}")
     return KINDS[name]
 
 

@@ -13,10 +13,12 @@ from typing import Any, Callable, Dict, List, NamedTuple, Tuple
 
 import numpy as np
 
+from lama_jax.errors import LamaJaxError
+
 StateDict = Dict[str, np.ndarray]
 
 
-class ConversionError(ValueError):
+class ConversionError(LamaJaxError, ValueError):
     """A state dict that does not map onto our modules; the message lists every problem."""
 
 

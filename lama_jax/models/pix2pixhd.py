@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lama_jax.errors import ConfigError
 from lama_jax.models import config_fields
 from lama_jax.models.layers import (ConvImpl, ModuleDef, SkeletonConfig, conv_factory, decode,
                                    norm_factory, reflect_pad)
@@ -45,7 +46,7 @@ class GlobalGeneratorConfig(SkeletonConfig):
         Fourier settings are accepted only switched off (as older model directories hold)."""
         fourier = {k: v for k, v in d.items() if k in _LEGACY_OFF}
         if any(v != _LEGACY_OFF[k] for k, v in fourier.items()):
-            raise ValueError(f"generator kind {KIND!r} has no Fourier units: set "
+            raise ConfigError(f"generator kind {KIND!r} has no Fourier units: set "
                              f"global_ratio=0 and enable_lfu=False (got {fourier})")
         return config_fields.from_dict(
             cls, {k: v for k, v in d.items() if k != "kind" and k not in _LEGACY_OFF})
