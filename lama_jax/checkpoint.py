@@ -28,6 +28,21 @@ class CheckpointRestoreError(LamaJaxError, RuntimeError):
     """Checkpoints exist but none can be restored; the message says why the newest fails."""
 
 
+class _UnreadReadsOfFailedRestores(logging.Filter):
+    """Drops asyncio's "Task/Future exception was never retrieved" reports of the array reads
+    of a restore that failed: orbax stops at the first failing read, the others are collected
+    later and would each print a traceback, while the failure is already logged once."""
+
+    _READS = ("deserialize", "tensorstore", "zarr", "ocdbt")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage().lower()
+        return not ("never retrieved" in message and any(r in message for r in self._READS))
+
+
+_UNREAD_READS = _UnreadReadsOfFailedRestores()
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
@@ -81,6 +96,7 @@ class Checkpointer:
             try:
                 return_value = step, self.restore(step, abstract_state, data_iterator)
             except Exception as e:  # orbax and TensorStore raise many types for bad files
+                logging.getLogger("asyncio").addFilter(_UNREAD_READS)
                 logging.warning("checkpoint %d in %s cannot be restored (%s); trying the one "
                                 "before", step, self.directory, _first_line(e))
                 failures.append((step, e))
