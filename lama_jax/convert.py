@@ -39,9 +39,8 @@ def infer_generator_config(sd: StateDict) -> GeneratorConfig:
     for kind in KINDS.values():
         if kind.layout.detect(sd):
             return kind.layout.infer_config(sd)
-    raise ConversionError("no generator found: expected the key 'model.1.ffc.convl2l.weight' of "
-                          "LaMa's FFCResNetGenerator or 'model.N.conv_block.1.weight' of "
-                          "LaMa-Regular's GlobalGenerator")
+    raise ConversionError("no generator found: expected "
+                          + " or ".join(kind.layout.signature for kind in KINDS.values()))
 
 
 def convert_generator(sd: StateDict) -> Tuple[GeneratorConfig, Variables]:

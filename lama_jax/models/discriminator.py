@@ -87,4 +87,5 @@ def _module_key(name: str, cfg: DiscriminatorConfig) -> str:
     return f"{block}.{ {'conv': 0, 'bn': 1}[part] }"
 
 
-LAYOUT = StateDictLayout(lambda sd: "model0.0.weight" in sd, _infer_config, _module_key)
+LAYOUT = StateDictLayout("the key 'model0.0.weight' of the NLayerDiscriminator",
+                         lambda sd: "model0.0.weight" in sd, _infer_config, _module_key)

@@ -123,7 +123,7 @@ def _module_key(name: str, cfg: FFCResNetConfig) -> str:
 
 
 LAYOUT = StateDictLayout(
-    _detect, _infer_config, _module_key,
+    "the key 'model.1.ffc.convl2l.weight' of LaMa's FFCResNetGenerator", _detect, _infer_config, _module_key,
     # Our submodule names are PyTorch's except where PyTorch uses nn.Sequential indices.
     rewrites=((".convg2g.conv1.", ".convg2g.conv1.0."), (".convg2g.bn1.", ".convg2g.conv1.1."),
               (".downsample_conv.", ".downsample.0."), (".downsample_bn.", ".downsample.1.")))

@@ -24,10 +24,12 @@ class ConversionError(LamaJaxError, ValueError):
 
 class StateDictLayout(NamedTuple):
     """An architecture's official state dict: `detect(sd)` says whether `sd` (keys without
-    prefix) is one, `infer_config(sd)` reads the configuration from its shapes,
-    `module_key(name, config)` is the official key prefix of our top-level submodule `name`,
-    and `rewrites` rename inner submodules (`(ours, theirs)` substrings of the full key)."""
+    prefix) is one (`signature` says how, for messages), `infer_config(sd)` reads the
+    configuration from its shapes, `module_key(name, config)` is the official key prefix of
+    our top-level submodule `name`, and `rewrites` rename inner submodules (`(ours, theirs)`
+    substrings of the full key)."""
 
+    signature: str
     detect: Callable[[StateDict], bool]
     infer_config: Callable[[StateDict], Any]
     module_key: Callable[[str, Any], str]

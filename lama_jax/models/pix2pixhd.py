@@ -137,7 +137,7 @@ def _module_key(name: str, cfg: GlobalGeneratorConfig) -> str:
 
 
 LAYOUT = StateDictLayout(
-    _detect, _infer_config, _module_key,
+    "a key 'model.N.conv_block.1.weight' of LaMa-Regular's GlobalGenerator", _detect, _infer_config, _module_key,
     # pix2pixHD's ResnetBlock: conv_block = [pad, conv, BN, ReLU, pad, conv, BN].
     rewrites=((".conv1.", ".conv_block.1."), (".bn1.", ".conv_block.2."),
               (".conv2.", ".conv_block.5."), (".bn2.", ".conv_block.6.")))
