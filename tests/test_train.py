@@ -1,6 +1,7 @@
 import functools
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -218,9 +219,12 @@ def test_unreadable_newest_checkpoint_falls_back_and_is_kept(tmp_path, caplog):
     assert len(kept) == 1 and kept[0].name.startswith("4-")  # moved aside, not deleted
     assert steps()[-3:] == ["2", "4", "6"]
 
-    # When no checkpoint can be restored, the run stops with one line and moves nothing.
+    # When no checkpoint can be restored, the run stops with one line and moves nothing. Each
+    # kind of damage the issue names: a missing item (6), missing metadata (4), truncated data.
     before = steps()
-    for step in before:
+    shutil.rmtree(checkpoints / "6" / "data")
+    (checkpoints / "4" / "state" / "_METADATA").unlink()
+    for step in before[:-2]:
         _truncate_array_data(checkpoints / step)
     config.num_train_steps = 8
     with pytest.raises(CheckpointRestoreError, match=r"no checkpoint can be restored \(the "
