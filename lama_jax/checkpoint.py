@@ -94,7 +94,7 @@ class Checkpointer:
         failures = []
         for step in sorted(self.manager.all_steps(), reverse=True):
             try:
-                return_value = step, self.restore(step, abstract_state, data_iterator)
+                state = self.restore(step, abstract_state, data_iterator)
             except Exception as e:  # orbax and TensorStore raise many types for bad files
                 logging.getLogger("asyncio").addFilter(_UNREAD_READS)
                 logging.warning("checkpoint %d in %s cannot be restored (%s); trying the one "
@@ -103,7 +103,7 @@ class Checkpointer:
                 continue
             for bad, _ in failures:
                 self._set_aside(bad)
-            return return_value
+            return step, state
         if failures:
             step, error = failures[0]
             raise CheckpointRestoreError(

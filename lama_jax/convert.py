@@ -13,8 +13,9 @@ maps every key and checks every shape; writes a model directory atomically.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from lama_jax.images import is_inside
 from lama_jax.model_dir import (
@@ -43,15 +44,23 @@ def infer_generator_config(sd: StateDict) -> GeneratorConfig:
                           + " or ".join(kind.layout.signature for kind in KINDS.values()))
 
 
-def convert_generator(sd: StateDict) -> Tuple[GeneratorConfig, Variables]:
-    """Architecture and variables of an official generator state dict (no prefix)."""
+@contextlib.contextmanager
+def _unsupported_layout(what: str) -> Iterator[None]:
+    """Turns what building a module from inferred shapes raises (shapes that no supported
+    layout has) into a `ConversionError` naming `what`."""
     try:
-        cfg = infer_generator_config(sd)
-        abstract = generator_abstract_variables(cfg)
+        yield
     except ConversionError:
         raise
-    except (ValueError, TypeError, IndexError, ArithmeticError) as e:  # no supported layout
-        raise ConversionError(f"unsupported generator layout ({e})") from None
+    except (ValueError, TypeError, IndexError, ArithmeticError) as e:
+        raise ConversionError(f"unsupported {what} layout ({e})") from None
+
+
+def convert_generator(sd: StateDict) -> Tuple[GeneratorConfig, Variables]:
+    """Architecture and variables of an official generator state dict (no prefix)."""
+    with _unsupported_layout("generator"):
+        cfg = infer_generator_config(sd)
+        abstract = generator_abstract_variables(cfg)
     layout = KINDS[cfg.kind].layout
     return cfg, map_state_dict(sd, abstract, lambda name: layout.module_key(name, cfg),
                                layout.rewrites)
@@ -59,11 +68,9 @@ def convert_generator(sd: StateDict) -> Tuple[GeneratorConfig, Variables]:
 
 def convert_discriminator(sd: StateDict) -> Tuple[DiscriminatorConfig, Variables]:
     """Architecture and variables of an official discriminator state dict (no prefix)."""
-    cfg = DISCRIMINATOR_LAYOUT.infer_config(sd)
-    try:
+    with _unsupported_layout("discriminator"):
+        cfg = DISCRIMINATOR_LAYOUT.infer_config(sd)
         abstract = discriminator_abstract_variables(cfg)
-    except (ValueError, TypeError, IndexError, ArithmeticError) as e:
-        raise ConversionError(f"unsupported discriminator layout ({e})") from None
     return cfg, map_state_dict(sd, abstract, lambda name: DISCRIMINATOR_LAYOUT.module_key(name, cfg))
 
 

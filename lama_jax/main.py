@@ -51,9 +51,10 @@ def parse_flags(argv):
         text = str(e).encode().decode("unicode_escape")
         key = re.search(r"'([^'\s]+)'", text)
         near = re.search(r'Did you mean "([^"]+)"', text)
-        flag = next((a.split("=")[0] for a in argv if key and a.startswith("--config.")
-                     and a.split("=")[0].endswith("." + key.group(1))), "--config")
-        message = (f"{flag}: the config has no key {key.group(1) if key else text!r}"
+        name = key.group(1) if key else text
+        flags_given = [a.split("=")[0] for a in argv if a.startswith("--config.")]
+        flag = next((f for f in flags_given if f.endswith("." + name)), "--config")
+        message = (f"{flag}: the config has no key {name!r}"
                    + (f"; did you mean {near.group(1)!r}?" if near else ""))
     print(f"lama_jax.main: error: {message}", file=sys.stderr)
     sys.exit(2)

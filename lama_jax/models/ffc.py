@@ -258,19 +258,19 @@ class FFC(nn.Module):
 
 
 class FFCBNAct(nn.Module):
-    """An `FFC` followed by BatchNorm and ReLU applied separately to its local and global
-    outputs (`bn_l`, `bn_g`)."""
+    """An `FFC` followed by BatchNorm (the FFC's `parts.norm`) and ReLU applied separately to
+    its local and global outputs (`bn_l`, `bn_g`)."""
 
     ffc: FFC
-    norm: ModuleDef
 
     @nn.compact
     def __call__(self, x: LocalGlobal) -> LocalGlobal:
         x_l, x_g = self.ffc(x)
+        norm = self.ffc.parts.norm
         if x_l is not None:
-            x_l = nn.relu(self.norm(name="bn_l")(x_l))
+            x_l = nn.relu(norm(name="bn_l")(x_l))
         if x_g is not None:
-            x_g = nn.relu(self.norm(name="bn_g")(x_g))
+            x_g = nn.relu(norm(name="bn_g")(x_g))
         return x_l, x_g
 
 
@@ -279,7 +279,7 @@ def ffc_bn_act(features: int, kernel_size: int, ratio_gout: float, parts: FFCPar
     """`FFCBNAct(FFC(...))` named `name`, its FFC named `ffc` (the official layout). The FFC
     is made unbound (`parent=None`) so that the FFCBNAct adopts it under its field name."""
     return FFCBNAct(FFC(features, kernel_size, ratio_gout, parts, **ffc_fields, parent=None),
-                    parts.norm, name=name)
+                    name=name)
 
 
 class FFCResnetBlock(nn.Module):
