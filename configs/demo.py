@@ -8,12 +8,12 @@ Expect about a minute of compilation, then ~2 s per step on 2 CPU cores (60 step
 backbone here (the real one needs encoder_epoch_20.pth, see configs/big.py).
 """
 
-from lama_jax.config_files import load_sibling
+from configs import lama_fourier
 
 
 def get_config(arg=None):
     """The LaMa recipe at toy size: ngf 16, 2 residual blocks, 96 px crops, batch 4."""
-    config = load_sibling(__file__, "base", arg)
+    config = lama_fourier.get_config(arg)
     config.generator.update(ngf=16, n_blocks=2)
     config.discriminator.ndf = 16
     config.losses.hrf_weights_path = "random"

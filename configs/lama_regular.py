@@ -9,11 +9,14 @@ Official source: configs/training/lama-regular.yaml, generator pix2pixhd_global_
 Add --config.generator.n_blocks=15 for big-lama-regular.yaml (Table 2 "Deep / Regular", 74M).
 """
 
-from lama_jax.config_files import load_sibling
+import ml_collections
+
+from configs import lama_fourier
+from lama_jax.models.generator import LAMA_REGULAR
 
 
 def get_config(arg=None):
-    """The base recipe with pix2pixHD's GlobalGenerator in place of the FFC generator."""
-    config = load_sibling(__file__, "base", arg)
-    config.generator.update(kind="pix2pixhd_global", global_ratio=0.0)
+    """LaMa-Fourier's recipe with pix2pixHD's GlobalGenerator in place of the FFC generator."""
+    config = lama_fourier.get_config(arg)
+    config.generator = ml_collections.ConfigDict(LAMA_REGULAR.to_dict())
     return config

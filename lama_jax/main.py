@@ -8,6 +8,7 @@ the cluster is not auto-detected (TPU, SLURM, Open MPI, Kubernetes are), also pa
 """
 
 import logging
+import os
 import re
 import sys
 
@@ -39,14 +40,30 @@ class _QuietLibraries(logging.Filter):
         return record.levelno >= logging.WARNING or "/orbax/" not in record.pathname
 
 
+def _config_file(argv) -> str:
+    """The file of `--config=PATH[:ARG]` (or `--config PATH`) in `argv`; "" when not given."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1].split(":", 1)[0]
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1].split(":", 1)[0]
+    return ""
+
+
 def parse_flags(argv):
-    """absl's flag parsing with one-line errors: a bad flag value, or an unknown
-    `--config.KEY` (which ml_collections raises from deep inside the parser) named with the
-    closest known key."""
+    """absl's flag parsing with one-line errors: a bad flag value, a config file that is
+    missing or cannot import its base, or an unknown `--config.KEY` (which ml_collections
+    raises from deep inside the parser) named with the closest known key."""
+    path = _config_file(argv)
     try:
+        if path and not os.path.isfile(path):
+            raise flags.Error(f"--config: {path}: no such config file")
         return FLAGS(argv)
     except flags.Error as e:
         message = str(e)
+    except ImportError as e:  # a config's `from configs import ...` outside the repository
+        message = (f"--config: {path}: cannot import {e.name!r}; run from the repository root "
+                   "(the folder holding configs/)")
     except AttributeError as e:  # ml_collections: 'KEY\nDid you mean "NEAR" instead of "KEY"?'
         text = str(e).encode().decode("unicode_escape")
         key = re.search(r"'([^'\s]+)'", text)

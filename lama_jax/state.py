@@ -70,7 +70,7 @@ def adam(lr: float, config: ml_collections.ConfigDict) -> optax.GradientTransfor
 
 
 def build_networks(config: ml_collections.ConfigDict) -> Networks:
-    """Modules and optimizers from a training config (see configs/base.py)."""
+    """Modules and optimizers from a training config (see configs/lama_fourier.py)."""
     dtype = _dtype(config.compute_dtype)
     generator = build_generator(generator_config_from_dict(config.generator.to_dict()),
                           spectral_impl=config.spectral_impl, dtype=dtype)

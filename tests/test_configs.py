@@ -1,26 +1,37 @@
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
-from lama_jax.config_files import load_config_file
+from configs import big, lama_fourier, lama_regular
 from lama_jax.model_dir import discriminator_abstract_variables, generator_abstract_variables
 from lama_jax.models.discriminator import DiscriminatorConfig
 from lama_jax.models.generator import generator_config_from_dict
 from lama_jax.models.variables import param_count
 
-CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
-
-@pytest.mark.parametrize("name,params", [("big", 50_975_875), ("lama_fourier", 27_048_835),
-                                         ("lama_regular", 45_617_731)])
-def test_generator_configs_give_official_sizes(name, params):
-    config = load_config_file(CONFIGS / f"{name}.py")
+@pytest.mark.parametrize("config_file,params", [(big, 50_975_875), (lama_fourier, 27_048_835),
+                                                (lama_regular, 45_617_731)])
+def test_generator_configs_give_official_sizes(config_file, params):
+    config = config_file.get_config()
     gen = generator_config_from_dict(config.generator.to_dict())
     assert param_count(generator_abstract_variables(gen)) == params
     disc = DiscriminatorConfig.from_dict(config.discriminator.to_dict())
     assert param_count(discriminator_abstract_variables(disc)) == 6_962_369
 
 
-def test_missing_config_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.py"):
-        load_config_file(tmp_path / "nope.py")
+@pytest.mark.parametrize("where,expected", [
+    ("repo", "nope.py: no such config file"),
+    ("elsewhere", "cannot import 'configs'; run from the repository root")])
+def test_bad_config_file_is_one_line(tmp_path, where, expected):
+    config = "nope.py" if where == "repo" else str(pathlib.Path(big.__file__).resolve())
+    cwd = pathlib.Path(big.__file__).resolve().parents[1] if where == "repo" else tmp_path
+    result = subprocess.run([sys.executable, "-m", "lama_jax.main", f"--config={config}",
+                             f"--workdir={tmp_path / 'w'}"], cwd=cwd, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("lama_jax.main: error: --config: ")
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "w").exists()

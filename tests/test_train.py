@@ -12,8 +12,8 @@ import jax
 import numpy as np
 import pytest
 
+from configs import demo
 from lama_jax.checkpoint import Checkpointer, CheckpointRestoreError
-from lama_jax.config_files import load_config_file
 from lama_jax.data.masks import preset
 from lama_jax.data.pipeline import train_dataset
 from lama_jax.data.sources import sample_photos
@@ -29,7 +29,7 @@ CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
 def tiny_config(hrf: bool = False):
     """configs/demo.py shrunk further: ngf 8, one residual block, 64 px crops, batch 8."""
-    config = load_config_file(CONFIGS / "demo.py")
+    config = demo.get_config()
     config.generator.update(ngf=8, n_blocks=1)
     config.discriminator.update(ndf=8, n_layers=3)
     config.data.update(crop_size=64, eval_records=4)
@@ -181,7 +181,7 @@ def test_init_from_converted_checkpoint(tmp_path, reference):
 
 
 def test_demo_config_runs_its_first_steps(tmp_path):
-    config = load_config_file(CONFIGS / "demo.py")
+    config = demo.get_config()
     config.update(num_train_steps=2, log_every=1, eval_every=2, batch_size=8)  # 8 test devices
     config.data.eval_records = 2
     train_and_evaluate(config, str(tmp_path))
@@ -260,7 +260,7 @@ def test_unknown_config_key_is_one_line_naming_the_closest(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "lama_jax.main", f"--config={CONFIGS / 'demo.py'}",
          f"--workdir={tmp_path}", "--config.generator.ngff=8"],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, cwd=CONFIGS.parent)
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last == ("lama_jax.main: error: --config.generator.ngff: the config has no key "
@@ -270,7 +270,7 @@ def test_unknown_config_key_is_one_line_naming_the_closest(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "lama_jax.main", f"--config={CONFIGS / 'demo.py'}",
          f"--workdir={tmp_path}", "--config.data.source=s3://bucket", "--config.batch_size=8"],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, cwd=CONFIGS.parent)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(
         "lama_jax.main: error: unknown data source 's3://bucket'"), done.stderr[-2000:]

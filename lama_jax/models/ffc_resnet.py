@@ -41,7 +41,6 @@ class FFCResNetConfig(SkeletonConfig):
     """Architecture of the Fourier generator; `to_dict`/`from_dict` round-trip through JSON."""
 
     kind: ClassVar[str] = KIND
-    n_blocks: int = 18
     global_ratio: float = 0.75
     enable_lfu: bool = False
 
