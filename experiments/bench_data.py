@@ -2,9 +2,11 @@
 
     python experiments/bench_data.py [--masks 2000] [--batches 30]
 
-Prints two Markdown tables: masks per second per preset (one Python thread, the way the
-official generator was measured), and training-pipeline samples per second at 256 px on the
-embedded sample photos with 0 and 2 worker processes.
+Prints two Markdown tables: per preset, masks per second (one Python thread, the way the
+official generator was measured) and the hole coverage of those masks (mean, quantiles, share
+over half the image) beside the official generator's mean where the reference has it; and
+training-pipeline samples per second at 256 px on the embedded sample photos with 0 and 2
+worker processes.
 """
 
 from __future__ import annotations
@@ -18,21 +20,21 @@ import time
 
 import numpy as np
 
-from lama_jax.data.masks import PRESETS, TRAIN_PRESET, mixed_mask, preset
+from lama_jax.data.masks import PRESET_SIZES, PRESETS, TRAIN_PRESET, mixed_mask, preset
 from lama_jax.data.pipeline import train_dataset
 from lama_jax.data.sources import sample_photos
 
 OFFICIAL_STATS = pathlib.Path(__file__).resolve().parents[2] / "shared/reference/official_mask_stats.json"
 
 
-def masks_per_second(name: str, n: int) -> float:
-    """Masks per second of preset `name` at its resolution (256 for training)."""
-    size = 256 if name == TRAIN_PRESET else int(name.rsplit("_", 1)[1])
-    params, rng = preset(name), np.random.default_rng(0)
+def masks_and_coverage(name: str, n: int) -> tuple[float, np.ndarray]:
+    """(masks per second, the n masks' hole fractions) of preset `name` at its resolution."""
+    size, params, rng = PRESET_SIZES[name], preset(name), np.random.default_rng(0)
+    coverage = np.empty(n)
     start = time.perf_counter()
-    for _ in range(n):
-        mixed_mask(rng, size, size, params)
-    return n / (time.perf_counter() - start)
+    for i in range(n):
+        coverage[i] = mixed_mask(rng, size, size, params).mean()
+    return n / (time.perf_counter() - start), coverage
 
 
 def pipeline_samples_per_second(workers: int, batches: int, batch_size: int = 16) -> float:
@@ -56,12 +58,17 @@ def main() -> None:
     args = parser.parse_args()
     official = json.loads(OFFICIAL_STATS.read_text()) if OFFICIAL_STATS.exists() else {}
     print(f"# {platform.machine()}, {os.cpu_count()} CPU threads, Python {platform.python_version()}")
-    print("| preset | masks/s (ours, 1 thread) | masks/s (official OpenCV generator) |")
-    print("|---|---:|---:|")
+    print("| preset | masks/s (ours, 1 thread) | masks/s (official) | coverage mean (ours) "
+          "| q10 / q50 / q90 | over 50 % | coverage mean (official) |")
+    print("|---|---:|---:|---:|---|---:|---:|")
     for name in PRESETS:
-        ref = official.get("train_256" if name == TRAIN_PRESET else name, {}).get("masks_per_s")
-        print(f"| {name} | {masks_per_second(name, args.masks):.0f} | "
-              f"{f'{ref:.0f}' if ref else '-'} |", flush=True)
+        ref = official.get("train_256" if name == TRAIN_PRESET else name, {})
+        speed, coverage = masks_and_coverage(name, args.masks)
+        quantiles = " / ".join(f"{np.percentile(coverage, q):.3f}" for q in (10, 50, 90))
+        known = lambda key, spec: format(ref[key], spec) if key in ref else "-"  # noqa: E731
+        print(f"| {name} | {speed:.0f} | {known('masks_per_s', '.0f')} | {coverage.mean():.3f} "
+              f"| {quantiles} | {(coverage > 0.5).mean():.3f} | {known('mean', '.3f')} |",
+              flush=True)
     print("\n| pipeline (256 px, sample photos, batch 16) | samples/s |")
     print("|---|---:|")
     for workers in (0, 2):

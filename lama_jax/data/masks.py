@@ -171,6 +171,11 @@ PRESETS: Dict[str, MixedParams] = {
     "abl-04-256-mh-dist": MixedParams(
         irregular_proba=1.0, irregular=IrregularParams(4, 200, 100, 1, 5),
         box_proba=1.0, box=BoxParams(10, 30, 150, 1, 4)),
+    # configs/training/data/abl-02-thin-bb.yaml (Table 4's narrow training masks, after DeepFill
+    # v2's): thin strokes or one box, with equal chance.
+    "abl-02-thin-bb": MixedParams(
+        irregular_proba=1.0, irregular=IrregularParams(4, 80, 40, 4, 12),
+        box_proba=1.0, box=BoxParams(0, 30, 128, 1, 1)),
     "random_thin_256": _eval_preset(IrregularParams(4, 40, 10, 4, 50), None),
     "random_medium_256": _eval_preset(IrregularParams(4, 100, 50, 4, 5), BoxParams(0, 10, 50, 1, 5)),
     "random_thick_256": _eval_preset(IrregularParams(4, 200, 100, 1, 5), BoxParams(10, 30, 150, 1, 3)),
@@ -180,6 +185,8 @@ PRESETS: Dict[str, MixedParams] = {
 }
 TRAIN_PRESET = "abl-04-256-mh-dist"
 EVAL_PRESET_SIZES = {name: int(name.rsplit("_", 1)[1]) for name in PRESETS if name.startswith("random_")}
+# The resolution each preset was made for: the training presets' crops are 256 px.
+PRESET_SIZES = {**{name: 256 for name in PRESETS}, **EVAL_PRESET_SIZES}
 
 
 def preset(name: str) -> MixedParams:

@@ -15,14 +15,33 @@ def official_stats(reference):
     return json.loads((reference / "official_mask_stats.json").read_text())
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+# Our presets -> their entries in the official statistics (abl-02-thin-bb has none).
+OFFICIAL_NAMES = {TRAIN_PRESET: "train_256", **{n: n for n in PRESETS if n.startswith("random_")}}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL_NAMES))
 def test_coverage_matches_official_statistics(official_stats, name):
-    ref = official_stats["train_256" if name == TRAIN_PRESET else name]
+    ref = official_stats[OFFICIAL_NAMES[name]]
     size, params, rng = ref["size"], preset(name), np.random.default_rng(0)
     coverage = np.array([mixed_mask(rng, size, size, params).mean() for _ in range(N_MASKS)])
     assert abs(coverage.mean() - ref["mean"]) <= 0.02
     for q in (10, 50, 90):
         assert abs(np.percentile(coverage, q) - ref[f"q{q}"]) <= 0.03, q
+
+
+def test_thin_bb_is_thin_strokes_or_one_box_with_even_odds():
+    params, rng = preset("abl-02-thin-bb"), np.random.default_rng(0)
+    masks = [mixed_mask(rng, 256, 256, params) for _ in range(400)]
+
+    def one_box(m):
+        ys, xs = np.nonzero(m)
+        return m[ys.min():ys.max() + 1, xs.min():xs.max() + 1].all()
+
+    boxes = [m for m in masks if one_box(m)]
+    assert 0.4 < len(boxes) / len(masks) < 0.6  # the official mixture renormalises 1 : 1
+    assert all(30 <= m.sum(axis=0).max() <= 128 and 30 <= m.sum(axis=1).max() <= 128 for m in boxes)
+    wide = [mixed_mask(rng, 256, 256, preset(TRAIN_PRESET)).mean() for _ in range(400)]
+    assert np.mean([m.mean() for m in masks]) < 0.75 * np.mean(wide)
 
 
 def test_masks_are_pure_functions_of_the_seed():
