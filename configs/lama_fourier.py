@@ -28,6 +28,7 @@ def get_config(arg=None):
     c.compute_dtype = "float32"  # or "bfloat16" (parameters and FFTs stay float32)
 
     c.losses = ml_collections.ConfigDict(dict(
+        kind="lama",  # LaMa's adversarial objective (configs/pconv.py: "pconv")
         l1_weight_known=10.0, l1_weight_missing=0.0,
         adversarial_weight=10.0, r1_gp_coef=0.001,
         feature_matching_weight=100.0,

@@ -2,13 +2,13 @@
 
     python experiments/architecture_table.py
 
-For each generator of Table 2 that is ported, prints its parameter count (from
+For each generator of Table 2, prints its parameter count (from
 `jax.eval_shape`, nothing compiled) and the XLA cost-analysis FLOPs of one 256 px and one
 512 px inference pass (compiled, not run), beside the paper's parameter count and its Places
 FID / LPIPS with narrow and wide masks. The quality columns come from the paper: reproducing
 them means training each row (`configs/lama_fourier.py`, `configs/lama_regular.py` with the
-block counts below) and scoring it with `python -m lama_jax.evaluate`. The paper's "Base,
-Dilated" row used a multi-dilated generator that is not ported.
+block counts below, the Dilated generator `pix2pixhd_multidilated`) and scoring it with
+`python -m lama_jax.evaluate`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ import jax
 import numpy as np
 
 from lama_jax.model_dir import generator_abstract_variables
-from lama_jax.models.generator import LAMA_FOURIER, LAMA_REGULAR, GeneratorConfig, build_generator
+from lama_jax.models.generator import (LAMA_DILATED, LAMA_FOURIER, LAMA_REGULAR, GeneratorConfig,
+                                       build_generator)
 from lama_jax.models.variables import param_count
 from xla_cost import compiled_flops  # experiments/xla_cost.py
 
 # (row, generator, paper: params in millions, narrow FID / LPIPS, wide FID / LPIPS)
 ROWS = [
     ("Base, Fourier", LAMA_FOURIER, "27", "0.63 / 0.090", "2.21 / 0.135"),
+    ("Base, Dilated", LAMA_DILATED, "46", "0.66 / 0.089", "2.30 / 0.136"),
     ("Base, Regular", LAMA_REGULAR, "46", "0.60 / 0.089", "3.51 / 0.139"),
     ("Shallow, Fourier (6 blocks)", dataclasses.replace(LAMA_FOURIER, n_blocks=6), "19",
      "0.72 / 0.094", "2.31 / 0.138"),

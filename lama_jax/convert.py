@@ -37,11 +37,12 @@ from lama_jax.weights import map_state_dict, strip_prefix
 def infer_generator_config(sd: StateDict) -> GeneratorConfig:
     """The generator architecture whose state dict is `sd` (keys without prefix), of
     whichever registered kind recognises it (`models.generator.KINDS`)."""
-    for kind in KINDS.values():
-        if kind.layout.detect(sd):
-            return kind.layout.infer_config(sd)
+    layouts = [kind.layout for kind in KINDS.values() if kind.layout is not None]
+    for layout in layouts:
+        if layout.detect(sd):
+            return layout.infer_config(sd)
     raise ConversionError("no generator found: expected "
-                          + " or ".join(kind.layout.signature for kind in KINDS.values()))
+                          + " or ".join(layout.signature for layout in layouts))
 
 
 @contextlib.contextmanager

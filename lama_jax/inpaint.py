@@ -41,7 +41,7 @@ def pad_to_modulo(x: np.ndarray, modulo: int, axes: Tuple[int, int] = (0, 1)) ->
 def inpaint(generator: nn.Module, variables: Variables, image: jax.Array,
             mask: jax.Array) -> jax.Array:
     """Pure inpainting of a batch: image [B, H, W, 3] in [0, 1], mask [B, H, W, 1] in {0, 1}
-    (H and W divisible by 8) -> composited [B, H, W, 3]."""
+    (H and W divisible by the generator's size multiple) -> composited [B, H, W, 3]."""
     predicted = generator.apply(variables, generator_input(image, mask), train=False)
     return composite(image, mask, predicted)
 
@@ -97,7 +97,8 @@ class Inpainter:
         _, h, w = holes.shape
         hole = (holes > 0).astype(np.float32)[..., None]  # [B, H, W, 1]
         images = known_pixels_checked(np.asarray(images), hole)
-        inputs = [pad_to_modulo(x, PAD_MODULO, axes=(1, 2)) for x in (images, hole)]
+        modulo = max(PAD_MODULO, self.config.size_multiple)
+        inputs = [pad_to_modulo(x, modulo, axes=(1, 2)) for x in (images, hole)]
         if self.mesh is not None:
             inputs = jax.device_put(inputs, batch_sharding(self.mesh))
         return np.asarray(self._apply(self.variables, *inputs))[:, :h, :w]

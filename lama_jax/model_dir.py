@@ -32,7 +32,7 @@ MANIFEST = "lama_jax_model.json"
 FORMAT = "lama_jax.model/1"
 MODEL_FILES = (MANIFEST, "generator.msgpack", "discriminator.msgpack")
 # Input shapes used to build abstract variables (weights do not depend on the spatial size).
-GENERATOR_PROBE_HW = (64, 64)
+GENERATOR_PROBE_SIDE = 64  # or the generator's smallest input side where that is larger
 DISCRIMINATOR_PROBE_HW = (64, 64)
 
 
@@ -53,7 +53,8 @@ class Model:
 
 def generator_abstract_variables(config: GeneratorConfig) -> Variables:
     """Abstract variables of a generator with this architecture."""
-    return abstract_variables(build_generator(config), (1, *GENERATOR_PROBE_HW, config.input_nc))
+    side = max(GENERATOR_PROBE_SIDE, config.min_side)
+    return abstract_variables(build_generator(config), (1, side, side, config.input_nc))
 
 
 def discriminator_abstract_variables(config: DiscriminatorConfig) -> Variables:

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -17,12 +18,14 @@ import ml_collections
 import optax
 from flax import struct
 
-from lama_jax.errors import InputNotFoundError
-from lama_jax.weights import convert_file, convert_resnet50dilated
-from lama_jax.models.backbones import ResNet50Dilated
+from lama_jax.errors import ConfigError, InputNotFoundError
+from lama_jax.losses.pconv import POOL_STAGES
+from lama_jax.models.backbones import ResNet50Dilated, VGG16Features
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
 from lama_jax.models.generator import build_generator, generator_config_from_dict
 from lama_jax.models.variables import Variables
+from lama_jax.state_dict import StateDict
+from lama_jax.weights import convert_file, convert_resnet50dilated, convert_vgg16
 
 
 @struct.dataclass
@@ -45,18 +48,30 @@ class TrainState:
 
     step: jax.Array
     generator: NetState
-    discriminator: NetState
+    discriminator: Optional[NetState]  # None for a generator-only objective
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """The frozen network of a perceptual loss and where its weights come from."""
+
+    module: nn.Module
+    weights_key: str  # the key of `config.losses` that holds the weights' path
+    what: str  # the weights, for error messages
+    convert: Callable[[StateDict], Variables]
+    random_init: Callable[[], Variables]  # random weights, only for offline demos
 
 
 @dataclasses.dataclass(frozen=True)
 class Networks:
-    """The modules and optimizers of a training run (static, hashable)."""
+    """The modules and optimizers of a training run (static, hashable). A generator-only
+    objective (`losses.kind` "pconv") has no discriminator."""
 
     generator: nn.Module  # models.generator.build_generator
-    discriminator: Discriminator
-    backbone: Optional[ResNet50Dilated]  # None when the HRF perceptual loss is off
+    discriminator: Optional[Discriminator]
+    backbone: Optional[Backbone]  # None when the perceptual loss is off
     generator_tx: optax.GradientTransformation
-    discriminator_tx: optax.GradientTransformation
+    discriminator_tx: Optional[optax.GradientTransformation]
 
 
 def _dtype(name: str):
@@ -64,21 +79,49 @@ def _dtype(name: str):
 
 
 def adam(lr: float, config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """PyTorch-default Adam after clipping the gradients' global norm."""
-    return optax.chain(optax.clip_by_global_norm(config.clip_grad_norm),
-                       optax.adam(lr, b1=config.b1, b2=config.b2, eps=config.eps))
+    """PyTorch-default Adam, after clipping the gradients' global norm to `clip_grad_norm`
+    (0: no clipping)."""
+    adam_tx = optax.adam(lr, b1=config.b1, b2=config.b2, eps=config.eps)
+    if not config.clip_grad_norm:
+        return adam_tx
+    return optax.chain(optax.clip_by_global_norm(config.clip_grad_norm), adam_tx)
+
+
+def _hrf_backbone(dtype) -> Backbone:
+    module = ResNet50Dilated(dtype=dtype)
+    return Backbone(
+        module, "hrf_weights_path",
+        "the ADE20K ResNet50-dilated encoder (ade20k-resnet50dilated-ppm_deepsup/"
+        "encoder_epoch_20.pth, CSAILVision)", convert_resnet50dilated,
+        lambda: module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False))
+
+
+def _vgg16_backbone(dtype) -> Backbone:
+    del dtype  # the Partial Convolutions loss runs its VGG16 in float32
+    module = VGG16Features(stages=POOL_STAGES)
+    return Backbone(
+        module, "vgg16_weights_path", "torchvision's ImageNet VGG16 (vgg16-397923af.pth)",
+        functools.partial(convert_vgg16, stages=POOL_STAGES),
+        lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
 
 
 def build_networks(config: ml_collections.ConfigDict) -> Networks:
-    """Modules and optimizers from a training config (see configs/lama_fourier.py)."""
+    """Modules and optimizers from a training config (see configs/lama_fourier.py and
+    configs/pconv.py)."""
     dtype = _dtype(config.compute_dtype)
     generator = build_generator(generator_config_from_dict(config.generator.to_dict()),
-                          spectral_impl=config.spectral_impl, dtype=dtype)
+                                spectral_impl=config.spectral_impl, dtype=dtype,
+                                freeze_encoder_bn=config.optim.get("freeze_encoder_bn", False))
+    generator_tx = adam(config.optim.generator_lr, config.optim)
+    if config.losses.kind == "pconv":
+        backbone = _vgg16_backbone(dtype) if config.losses.perceptual or config.losses.style else None
+        return Networks(generator, None, backbone, generator_tx, None)
+    if config.losses.kind != "lama":
+        raise ConfigError(f"unknown losses.kind {config.losses.kind!r}; expected 'lama' or 'pconv'")
     discriminator = Discriminator(DiscriminatorConfig.from_dict(config.discriminator.to_dict()),
                                   dtype=dtype)
-    backbone = ResNet50Dilated(dtype=dtype) if config.losses.hrf_perceptual_weight > 0 else None
-    return Networks(generator, discriminator, backbone,
-                    adam(config.optim.generator_lr, config.optim),
+    backbone = _hrf_backbone(dtype) if config.losses.hrf_perceptual_weight > 0 else None
+    return Networks(generator, discriminator, backbone, generator_tx,
                     adam(config.optim.discriminator_lr, config.optim))
 
 
@@ -91,12 +134,14 @@ def _init_net(module: nn.Module, tx: optax.GradientTransformation, rng: jax.Arra
 def init_train_state(nets: Networks, rng: jax.Array, crop_size: int) -> TrainState:
     """Freshly initialised state (weights do not depend on `crop_size`)."""
     g_rng, d_rng = jax.random.split(rng)
-    g_cfg, d_cfg = nets.generator.config, nets.discriminator.config
-    g_in = jnp.zeros((1, crop_size, crop_size, g_cfg.input_nc), jnp.float32)
-    d_in = jnp.zeros((1, crop_size, crop_size, d_cfg.input_nc), jnp.float32)
+    g_in = jnp.zeros((1, crop_size, crop_size, nets.generator.config.input_nc), jnp.float32)
+    discriminator = None
+    if nets.discriminator is not None:
+        d_in = jnp.zeros((1, crop_size, crop_size, nets.discriminator.config.input_nc))
+        discriminator = _init_net(nets.discriminator, nets.discriminator_tx, d_rng, d_in)
     return TrainState(step=jnp.zeros((), jnp.int32),
                       generator=_init_net(nets.generator, nets.generator_tx, g_rng, g_in),
-                      discriminator=_init_net(nets.discriminator, nets.discriminator_tx, d_rng, d_in))
+                      discriminator=discriminator)
 
 
 def with_weights(state: TrainState, generator_variables, discriminator_variables=None) -> TrainState:
@@ -106,24 +151,24 @@ def with_weights(state: TrainState, generator_variables, discriminator_variables
         params=cast(generator_variables["params"], state.generator.params),
         batch_stats=cast(generator_variables["batch_stats"], state.generator.batch_stats))
     d = state.discriminator
-    if discriminator_variables is not None:
+    if discriminator_variables is not None and d is not None:
         d = d.replace(params=cast(discriminator_variables["params"], d.params),
                       batch_stats=cast(discriminator_variables["batch_stats"], d.batch_stats))
     return state.replace(generator=g, discriminator=d)
 
 
 def backbone_variables(nets: Networks, path: str) -> Optional[Variables]:
-    """Frozen HRF perceptual backbone weights: the official `encoder_epoch_20.pth` (or an
-    .npz/.safetensors state dict), or "random" (random weights, only for offline demos)."""
-    if nets.backbone is None:
+    """The frozen perceptual-loss backbone's weights, read from `path` (a PyTorch checkpoint or
+    an .npz/.safetensors state dict), or random ones for `path` "random" (offline demos only);
+    None without a perceptual loss."""
+    backbone = nets.backbone
+    if backbone is None:
         return None
     if path == "random":
-        logging.warning("HRF perceptual loss with a RANDOM backbone (demo only); set "
-                        "--config.losses.hrf_weights_path to encoder_epoch_20.pth")
-        return nets.backbone.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False)
+        logging.warning("perceptual loss with a RANDOM backbone (demo only); set "
+                        "--config.losses.%s to %s", backbone.weights_key, backbone.what)
+        return backbone.random_init()
     if not path:
-        raise InputNotFoundError(
-            "the HRF perceptual loss needs the ADE20K ResNet50-dilated weights: download "
-            "ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth (CSAILVision) and set "
-            "--config.losses.hrf_weights_path=/path/to/encoder_epoch_20.pth")
-    return convert_file(path, convert_resnet50dilated, "the ADE20K ResNet50-dilated encoder")
+        raise InputNotFoundError(f"the perceptual loss needs {backbone.what}: download it and "
+                                 f"set --config.losses.{backbone.weights_key}=/path/to/it")
+    return convert_file(path, backbone.convert, backbone.what)

@@ -10,6 +10,9 @@ Generator loss (official big-lama.yaml / lama-fourier.yaml):
     + 30 * HRF perceptual (sum over ResNet50-dilated stages of MSE)
 Discriminator loss:
     mean(softplus(-D(real)) + 0.001 * R1 + m softplus(D(fake)) + (1 - m) softplus(-D(fake)))
+
+The Partial Convolutions baseline (`losses.kind` "pconv") trains its generator alone with its
+own loss (`lama_jax.losses.pconv`): `pconv_train_step`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import ml_collections
 import optax
 from jax.sharding import Mesh
 
-from lama_jax.losses import adversarial, reconstruction
+from lama_jax.losses import adversarial, pconv, reconstruction
 from lama_jax.losses.perceptual import hrf_perceptual
 from lama_jax.metrics.fidelity import masked_l1, psnr, ssim
 from lama_jax.models.generator import composite, generator_input
@@ -72,7 +75,7 @@ def train_step(nets: Networks, losses: ml_collections.ConfigDict, state: TrainSt
         }
         if nets.backbone is not None:
             terms["hrf_perceptual"] = losses.hrf_perceptual_weight * hrf_perceptual(
-                nets.backbone, backbone_variables, pred, image)
+                nets.backbone.module, backbone_variables, pred, image)
         total = sum(terms.values())
         return total, (terms, g_stats, d_stats)
 
@@ -110,6 +113,31 @@ def train_step(nets: Networks, losses: ml_collections.ConfigDict, state: TrainSt
     return TrainState(state.step + 1, g, d), metrics
 
 
+def pconv_train_step(nets: Networks, losses: ml_collections.ConfigDict, state: TrainState,
+                     batch: Batch, backbone_variables: Variables) -> Tuple[TrainState, Metrics]:
+    """One generator update with the Partial Convolutions loss (no discriminator) on `batch`
+    (image [B, H, W, 3] in [0, 1], mask [B, H, W, 1] in {0, 1})."""
+    image, mask = batch["image"], batch["mask"]
+    g = state.generator
+
+    def loss(g_params):
+        pred, g_stats = _apply_train(nets.generator, g, g_params, generator_input(image, mask))
+        vgg = nets.backbone.module if nets.backbone else None
+        terms = pconv.pconv_loss_terms(losses, vgg, backbone_variables, pred, image, mask)
+        return sum(terms.values()), (terms, g_stats)
+
+    (total, (terms, g_stats)), grads = jax.value_and_grad(loss, has_aux=True)(g.params)
+    metrics = {f"generator/{k}": v for k, v in terms.items()}
+    metrics.update({"generator/total": total, "generator/grad_norm": optax.tree.norm(grads)})
+    metrics["all_finite"] = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
+    return state.replace(step=state.step + 1,
+                         generator=_update(nets.generator_tx, g, grads, g_stats)), metrics
+
+
+# losses.kind -> its training step
+TRAIN_STEPS = {"lama": train_step, "pconv": pconv_train_step}
+
+
 def eval_step(nets: Networks, state: TrainState, batch: Batch) -> Dict[str, jax.Array]:
     """Per-image validation metrics of the inpainted result (eval-mode BatchNorm) and the
     images for summaries: L1 inside the hole, PSNR, SSIM [B]; inpainted [B, H, W, 3]."""
@@ -137,7 +165,7 @@ def compile_training(nets: Networks, losses: ml_collections.ConfigDict, mesh: Me
     init = functools.partial(init_train_state, nets, crop_size=crop_size)
     abstract = jax.eval_shape(init, jax.random.key(0))
     shardings = state_shardings(mesh, abstract)
-    step = jax.jit(functools.partial(train_step, nets, losses),
+    step = jax.jit(functools.partial(TRAIN_STEPS[losses.kind], nets, losses),
                    in_shardings=(shardings, batch_sharding(mesh), replicated(mesh)),
                    out_shardings=(shardings, replicated(mesh)), donate_argnums=0)
     return TrainingProgram(abstract, shardings, jax.jit(init, out_shardings=shardings), step)

@@ -125,8 +125,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
             logging.info("initialised from %s", config.init_from)
         start = 0
         logging.info("starting from scratch")
-    backbone = jax.device_put(backbone_variables(nets, config.losses.hrf_weights_path),
-                              replicated(mesh))
+    weights_path = config.losses[nets.backbone.weights_key] if nets.backbone else ""
+    backbone = jax.device_put(backbone_variables(nets, weights_path), replicated(mesh))
 
     step_fn = program.step
     eval_fn = jax.jit(functools.partial(eval_step, nets),
@@ -185,11 +185,13 @@ def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
                                 "--workdir to resume", step)
                 break
     if step == config.num_train_steps:
+        discriminator = state.discriminator
         g, d = multihost_utils.process_allgather(
-            (state.generator.variables, state.discriminator.variables), tiled=True)
+            (state.generator.variables, discriminator and discriminator.variables), tiled=True)
         if process == 0:
             export = os.path.join(workdir, "model")
-            save_model(export, Model(nets.generator.config, g, nets.discriminator.config, d,
+            d_config = nets.discriminator.config if nets.discriminator else None
+            save_model(export, Model(nets.generator.config, g, d_config, d,
                                      {"source": f"trained in {workdir}", "step": step}),
                        overwrite=True)
             logging.info("wrote the trained model to %s", export)

@@ -1,6 +1,6 @@
 """Official PyTorch weights onto our variable trees: the generic key and shape mapping, and
 the readers of the backbones' weights (the HRF loss's ResNet50-dilated, pytorch-fid's
-Inception, LPIPS's VGG16).
+Inception, LPIPS's VGG16, torchvision's VGG16 for the Partial Convolutions loss).
 
     variables = convert_file("encoder_epoch_20.pth", convert_resnet50dilated, "the ADE20K encoder")
 
@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from lama_jax.metrics.lpips import LPIPS
-from lama_jax.models.backbones import FIDInceptionV3, ResNet50Dilated
+from lama_jax.models.backbones import VGG16_STAGES, FIDInceptionV3, ResNet50Dilated, VGG16Features
 from lama_jax.models.official import ConversionError
 from lama_jax.models.variables import Variables, abstract_variables, flat_paths
 from lama_jax.state_dict import StateDict, load_state_dict
@@ -120,9 +120,24 @@ def convert_lpips(sd: StateDict, heads: Optional[StateDict] = None) -> Variables
         if head:
             renamed[f"lin{head.group(1)}.weight"] = value
         elif not key.startswith("classifier."):
-            renamed["vgg.conv" + key.removeprefix("features.")] = value
+            renamed["vgg." + _vgg_key(key)] = value
     probe = (1, 32, 32, 3)
     return map_state_dict(renamed, abstract_variables(LPIPS(), probe, probe), str)
+
+
+def _vgg_key(key: str) -> str:
+    """torchvision's `features.N.weight` (or `N.weight`) -> our `convN.weight`."""
+    return "conv" + key.removeprefix("features.")
+
+
+def convert_vgg16(sd: StateDict, stages: int = 5) -> Variables:
+    """Variables of `VGG16Features(stages)` from torchvision's ImageNet `vgg16` weights
+    (`vgg16-397923af.pth`: `features.N.*`; the classifier and later stages are dropped)."""
+    last = VGG16_STAGES[stages - 1][-1]
+    index = lambda key: re.match(r"(?:features\.)?(\d+)\.", key)  # noqa: E731
+    kept = {_vgg_key(k): v for k, v in sd.items() if not k.startswith("classifier.")
+            and not (index(k) and int(index(k).group(1)) > last)}  # others: named as unexpected
+    return map_state_dict(kept, abstract_variables(VGG16Features(stages), (1, 32, 32, 3)), str)
 
 
 def convert_file(path: str, convert: Callable[[StateDict], Variables], what: str) -> Variables:

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from configs import big, lama_fourier, lama_regular
+from configs import big, lama_dilated, lama_fourier, lama_regular
 from lama_jax.model_dir import discriminator_abstract_variables, generator_abstract_variables
 from lama_jax.models.discriminator import DiscriminatorConfig
 from lama_jax.models.generator import generator_config_from_dict
@@ -12,7 +12,8 @@ from lama_jax.models.variables import param_count
 
 
 @pytest.mark.parametrize("config_file,params", [(big, 50_975_875), (lama_fourier, 27_048_835),
-                                                (lama_regular, 45_617_731)])
+                                                (lama_regular, 45_617_731),
+                                                (lama_dilated, 45_645_379)])
 def test_generator_configs_give_official_sizes(config_file, params):
     config = config_file.get_config()
     gen = generator_config_from_dict(config.generator.to_dict())

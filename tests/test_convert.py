@@ -8,12 +8,13 @@ from lama_jax.convert import (ConversionError, convert_checkpoint, convert_discr
                               convert_generator)
 from lama_jax.model_dir import MANIFEST, load_model
 from lama_jax.models.discriminator import DiscriminatorConfig
-from lama_jax.models.generator import BIG_LAMA, LAMA_FOURIER
+from lama_jax.models.generator import BIG_LAMA, LAMA_DILATED, LAMA_FOURIER
 from tests.helpers import state_dict_from_key_table
 
 
 @pytest.mark.parametrize("table,expected", [("big_lama_generator_keys.tsv", BIG_LAMA),
-                                            ("lama_fourier_generator_keys.tsv", LAMA_FOURIER)])
+                                            ("lama_fourier_generator_keys.tsv", LAMA_FOURIER),
+                                            ("dilated_generator_keys.tsv", LAMA_DILATED)])
 def test_released_architectures_are_inferred(reference, table, expected):
     cfg, variables = convert_generator(state_dict_from_key_table(reference / table))
     assert cfg == expected

@@ -1,3 +1,4 @@
+import copy
 import functools
 import os
 import pathlib
@@ -11,8 +12,10 @@ import time
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
-from configs import demo
+from configs import demo, pconv
+from lama_jax import predict
 from lama_jax.checkpoint import Checkpointer, CheckpointRestoreError
 from lama_jax.data.masks import preset
 from lama_jax.data.pipeline import train_dataset
@@ -274,3 +277,51 @@ def test_unknown_config_key_is_one_line_naming_the_closest(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(
         "lama_jax.main: error: unknown data source 's3://bucket'"), done.stderr[-2000:]
+
+
+def test_pconv_trains_on_the_mesh_resumes_exactly_fine_tunes_and_inpaints_through_the_cli(
+        tmp_path, caplog):
+    # configs/pconv.py:demo (bundled photos, 5-layer U-Net, 96 px crops) on the 4 x 2 mesh.
+    config = pconv.get_config("demo")
+    config.update(batch_size=8, eval_batch_size=4, num_train_steps=4, log_every=2,
+                  eval_every=4, checkpoint_every=2)
+    config.data.eval_records = 4
+    config.mesh.update(data=4, fsdp=2)
+    train_and_evaluate(config, str(tmp_path / "straight"))
+    model = _params(tmp_path / "straight")
+    assert model.generator_config.kind == "pconv_unet" and model.discriminator_config is None
+
+    halfway = copy.deepcopy(config)
+    halfway.num_train_steps = 2
+    train_and_evaluate(halfway, str(tmp_path / "resumed"))
+    with caplog.at_level("INFO"):
+        train_and_evaluate(config, str(tmp_path / "resumed"))
+    assert "resumed from step 2" in caplog.text
+    _assert_same_model(model, _params(tmp_path / "resumed"))
+
+    # The paper's second phase: the encoder's BatchNorm statistics stay as trained, the
+    # decoder's move on.
+    finetune = pconv.get_config("demo,finetune")
+    finetune.update(batch_size=8, num_train_steps=2, eval_every=2,
+                    init_from=str(tmp_path / "straight" / "model"))
+    finetune.data.eval_records = 4
+    train_and_evaluate(finetune, str(tmp_path / "finetuned"))
+    before = model.generator_variables["batch_stats"]
+    after = _params(tmp_path / "finetuned").generator_variables["batch_stats"]
+    for name in before:
+        same = all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(before[name]),
+                                                         jax.tree.leaves(after[name])))
+        assert same == name.startswith("enc_"), name
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    image = (np.asarray(sample_photos()[0]["image"])[:70, :90]).astype(np.uint8)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[20:40, 30:60] = 255
+    Image.fromarray(image).save(photos / "photo.png")
+    Image.fromarray(mask).save(photos / "photo_mask.png")
+    assert predict.main(["--model", str(tmp_path / "straight" / "model"), "--input", str(photos),
+                         "--output", str(tmp_path / "out")]) == 0
+    result = np.asarray(Image.open(tmp_path / "out" / "photo_mask.png"))
+    assert result.shape == image.shape
+    np.testing.assert_array_equal(result[mask == 0], image[mask == 0])

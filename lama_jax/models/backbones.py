@@ -9,7 +9,8 @@ layers 3 and 4 trade their stride for dilation (output stride 8). Returns the ou
 layers 1-4 (`layer3_0/downsample_conv` is `layer3.0.downsample.0`).
 
 `VGG16Features`: torchvision's `vgg16().features` (`conv5` is `features.5`), returning the five
-ReLU outputs LPIPS compares (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3).
+ReLU outputs LPIPS compares (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3), or the first three,
+whose max pools (pool1-pool3) the Partial Convolutions loss compares.
 
 `FIDInceptionV3`: pytorch-fid's Inception for FID (TensorFlow's 2015-12-05 graph ported to
 torchvision's layout, weights `pt_inception-2015-12-05-6726825d.pth`) up to the 2048-d pool3
@@ -92,12 +93,15 @@ VGG16_STAGES = ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28))
 
 
 class VGG16Features(nn.Module):
-    """[B, H, W, 3] (LPIPS-scaled) -> the last ReLU of each of the five stages, [B, H / 2^s, ...]."""
+    """[B, H, W, 3] (normalised as its user trained it) -> the last ReLU of each of the first
+    `stages` stages (all five by default), [B, H / 2^s, W / 2^s, C_s] for stage s."""
+
+    stages: int = 5
 
     @nn.compact
     def __call__(self, x: jax.Array) -> List[jax.Array]:
         outputs = []
-        for s, stage in enumerate(VGG16_STAGES):
+        for s, stage in enumerate(VGG16_STAGES[:self.stages]):
             if s:
                 x = nn.max_pool(x, (2, 2), strides=(2, 2))
             for index in stage:

@@ -1,17 +1,21 @@
 """LaMa's generators, registered by kind name, and what every generator shares.
 
-    kind                module                      architecture
-    "ffc_resnet"        models/ffc_resnet.py        LaMa-Fourier, Big LaMa (FFCResNetGenerator)
-    "pix2pixhd_global"  models/pix2pixhd.py         LaMa-Regular (pix2pixHD's GlobalGenerator)
+    kind                      module                   architecture
+    "ffc_resnet"              models/ffc_resnet.py     LaMa-Fourier, Big LaMa (FFCResNetGenerator)
+    "pix2pixhd_global"        models/pix2pixhd.py      LaMa-Regular (pix2pixHD's GlobalGenerator)
+    "pix2pixhd_multidilated"  models/multidilated.py   Table 2's Dilated generator
+    "pconv_unet"              models/pconv.py          the Partial Convolutions baseline (U-Net)
 
 Each kind's module holds its Flax module, its configuration dataclass (with `kind`,
-`to_dict`, `from_dict`) and its official state-dict layout (`LAYOUT`). A new kind is one new
+`size_multiple`, `min_side`, `to_dict`, `from_dict`) and, for the official LaMa kinds, the official
+state-dict layout (`LAYOUT`). A new kind is one new
 module plus its line in `KINDS`. Model directories and training configs store a
 configuration as a dict with its "kind"; `generator_config_from_dict` reads it back and
 `build_generator` builds the module of a configuration.
 
 Every generator maps [B, H, W, 4] (the masked image and the mask, `generator_input`) to
-[B, H, W, 3] in [0, 1], H and W divisible by 2^n_downsampling.
+[B, H, W, 3] (in [0, 1] for LaMa's sigmoid output), H and W divisible by the configuration's
+`size_multiple`.
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ import jax
 import jax.numpy as jnp
 
 from lama_jax.errors import ConfigError
-from lama_jax.models import ffc_resnet, pix2pixhd
+from lama_jax.models import ffc_resnet, multidilated, pconv, pix2pixhd
 from lama_jax.models.ffc import SpectralImpl
 from lama_jax.models.ffc_resnet import FFCResNetConfig, FFCResNetGenerator
 from lama_jax.models.layers import ConvImpl
 from lama_jax.models.official import StateDictLayout
+from lama_jax.models.multidilated import MultiDilatedConfig, MultiDilatedGenerator
+from lama_jax.models.pconv import PConvUNet, PConvUNetConfig
 from lama_jax.models.pix2pixhd import GlobalGenerator, GlobalGeneratorConfig
 
-GeneratorConfig = Union[FFCResNetConfig, GlobalGeneratorConfig]
+GeneratorConfig = Union[FFCResNetConfig, GlobalGeneratorConfig, MultiDilatedConfig,
+                        PConvUNetConfig]
 
 
 class GeneratorKind(NamedTuple):
@@ -39,18 +46,23 @@ class GeneratorKind(NamedTuple):
 
     config: type
     module: type
-    layout: StateDictLayout
+    layout: Optional[StateDictLayout]  # None: no official checkpoint to convert
 
 
 KINDS: Dict[str, GeneratorKind] = {
     ffc_resnet.KIND: GeneratorKind(FFCResNetConfig, FFCResNetGenerator, ffc_resnet.LAYOUT),
     pix2pixhd.KIND: GeneratorKind(GlobalGeneratorConfig, GlobalGenerator, pix2pixhd.LAYOUT),
+    multidilated.KIND: GeneratorKind(MultiDilatedConfig, MultiDilatedGenerator,
+                                     multidilated.LAYOUT),
+    pconv.KIND: GeneratorKind(PConvUNetConfig, PConvUNet, None),
 }
 
 # The paper's named architectures; the training recipes in configs/ take theirs from here.
 LAMA_FOURIER = FFCResNetConfig(n_blocks=9)
 BIG_LAMA = FFCResNetConfig(n_blocks=18)
 LAMA_REGULAR = GlobalGeneratorConfig(n_blocks=9)
+LAMA_DILATED = MultiDilatedConfig(n_blocks=9)  # Table 2's "Dilated" row
+PCONV = PConvUNetConfig()  # the paper's U-Net (Liu et al. 2018)
 
 
 def generator_kind(name: str) -> GeneratorKind:
@@ -67,11 +79,15 @@ def generator_config_from_dict(d: Dict[str, Any]) -> GeneratorConfig:
 
 
 def build_generator(config: GeneratorConfig, spectral_impl: SpectralImpl = "fft",
-                    conv_impl: ConvImpl = "xla", dtype: Optional[Any] = None) -> nn.Module:
+                    conv_impl: ConvImpl = "xla", dtype: Optional[Any] = None,
+                    freeze_encoder_bn: bool = False) -> nn.Module:
     """The Flax module of `config`'s kind. `spectral_impl` (for kinds with Fourier units),
-    `conv_impl` and the compute `dtype` (parameters stay float32) choose how it computes."""
+    `conv_impl` (for LaMa's kinds) and the compute `dtype` (parameters stay float32) choose
+    how it computes; `freeze_encoder_bn` (for kinds that have it) keeps the encoder's
+    BatchNorm on its running statistics while training."""
     module = generator_kind(config.kind).module
-    options = {"spectral_impl": spectral_impl, "conv_impl": conv_impl, "dtype": dtype}
+    options = {"spectral_impl": spectral_impl, "conv_impl": conv_impl, "dtype": dtype,
+               "freeze_encoder_bn": freeze_encoder_bn}
     fields = {f.name for f in dataclasses.fields(module)}
     return module(config, **{k: v for k, v in options.items() if k in fields})
 

@@ -116,6 +116,16 @@ class SkeletonConfig:
         """Plain JSON-serialisable dict of the fields, with the kind."""
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
+    @property
+    def size_multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        return 2 ** self.n_downsampling
+
+    @property
+    def min_side(self) -> int:
+        """The smallest input height and width."""
+        return self.size_multiple
+
     def width(self, mult: int) -> int:
         """Channels at `mult` times the base width, capped at `max_features`."""
         return min(self.max_features, self.ngf * mult)

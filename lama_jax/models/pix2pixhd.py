@@ -74,11 +74,17 @@ class ResnetBlock(nn.Module):
 
 
 class GlobalGenerator(nn.Module):
-    """[B, H, W, 4] (masked RGB + mask), H and W divisible by 2^n_downsampling -> [B, H, W, 3]."""
+    """[B, H, W, 4] (masked RGB + mask), H and W divisible by 2^n_downsampling -> [B, H, W, 3].
+    Kinds with this skeleton and other residual blocks override `residual_block`."""
 
     config: GlobalGeneratorConfig
     conv_impl: ConvImpl = "xla"
     dtype: Optional[Any] = None  # compute dtype; parameters stay float32
+
+    def residual_block(self, features: int, conv: ModuleDef, norm: ModuleDef,
+                       name: str) -> nn.Module:
+        """The residual block `name` at the bottleneck (pix2pixHD's plain one here)."""
+        return ResnetBlock(features, conv, norm, self.config.block_dilation, name=name)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -92,8 +98,7 @@ class GlobalGenerator(nn.Module):
             y = conv(cfg.width(2 ** (i + 1)), 3, strides=2, name=f"down_{i}")(y)
             y = nn.relu(norm(name=f"down_bn_{i}")(y))
         for j in range(cfg.n_blocks):
-            y = ResnetBlock(cfg.width(2 ** cfg.n_downsampling), conv, norm, cfg.block_dilation,
-                            name=f"block_{j}")(y)
+            y = self.residual_block(cfg.width(2 ** cfg.n_downsampling), conv, norm, f"block_{j}")(y)
         return decode(y, cfg.n_downsampling, cfg.width, cfg.output_nc, cfg.out_activation,
                       conv, norm, self.dtype)  # [B, H, W, output_nc]
 
@@ -104,24 +109,28 @@ class GlobalGenerator(nn.Module):
 #   (ConvTranspose, BN, ReLU) per upsampling, ReflectionPad2d, out conv, Sigmoid.
 
 def _detect(sd: StateDict) -> bool:
-    return any(re.match(r"model\.\d+\.conv_block\.1\.weight$", k) for k in sd)
+    return any(re.match(r"model\.\d+\.conv_block\.5\.weight$", k) for k in sd)
 
 
-def _infer_config(sd: StateDict) -> GlobalGeneratorConfig:
+def infer_skeleton(sd: StateDict, config_class: type, **settings) -> SkeletonConfig:
+    """The configuration (of `config_class`, with `settings`) of an official state dict with
+    GlobalGenerator's `model` Sequential, whose residual blocks have `conv_block.1.weight`."""
     stem = weight(sd, "model.1.weight")
     blocks = [i for i in module_indices(sd) if f"model.{i}.conv_block.1.weight" in sd]
+    if not blocks:
+        raise ConversionError("no residual block ('model.N.conv_block.1.weight') found")
     # Stem (pad, conv, BN, ReLU), then conv, BN, ReLU per downsampling.
     n_down, rest = divmod(blocks[0] - 4, 3)
     if rest or n_down < 0:
         raise ConversionError(f"unexpected GlobalGenerator layout: first residual block at "
                               f"model.{blocks[0]}")
-    cfg = GlobalGeneratorConfig(input_nc=int(stem.shape[1]), ngf=int(stem.shape[0]),
-                                n_downsampling=n_down, n_blocks=len(blocks))
+    cfg = config_class(input_nc=int(stem.shape[1]), ngf=int(stem.shape[0]),
+                       n_downsampling=n_down, n_blocks=len(blocks), **settings)
     return dataclasses.replace(
-        cfg, output_nc=output_channels(sd, int(_module_key("out_conv", cfg).split(".")[1])))
+        cfg, output_nc=output_channels(sd, int(module_key("out_conv", cfg).split(".")[1])))
 
 
-def _module_key(name: str, cfg: GlobalGeneratorConfig) -> str:
+def module_key(name: str, cfg: SkeletonConfig) -> str:
     """Our top-level submodule -> its key in the official `model` Sequential: (conv, BN,
     ReLU) triples around the residual blocks."""
     first_up = 4 + 3 * cfg.n_downsampling + cfg.n_blocks
@@ -137,7 +146,8 @@ def _module_key(name: str, cfg: GlobalGeneratorConfig) -> str:
 
 
 LAYOUT = StateDictLayout(
-    "a key 'model.N.conv_block.1.weight' of LaMa-Regular's GlobalGenerator", _detect, _infer_config, _module_key,
+    "a key 'model.N.conv_block.5.weight' of LaMa-Regular's GlobalGenerator", _detect,
+    lambda sd: infer_skeleton(sd, GlobalGeneratorConfig), module_key,
     # pix2pixHD's ResnetBlock: conv_block = [pad, conv, BN, ReLU, pad, conv, BN].
     rewrites=((".conv1.", ".conv_block.1."), (".bn1.", ".conv_block.2."),
               (".conv2.", ".conv_block.5."), (".bn2.", ".conv_block.6.")))
