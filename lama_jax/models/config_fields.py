@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
-from typing import Any, Dict, Type, TypeVar
+from typing import Any, ClassVar, Dict, Type, TypeVar
 
 from lama_jax.errors import ConfigError
 
@@ -42,3 +42,30 @@ def from_dict(cls: Type[T], d: Dict[str, Any]) -> T:
         if not _accepts(annotation, value):
             raise ConfigError(f"{cls.__name__}.{key} must be {annotation}, got {value!r}")
     return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True)
+class KindConfig:
+    """What every generator kind's configuration has: its registered `kind`, the input sizes it
+    takes, and a JSON round trip (`to_dict` holds the kind; `from_dict` checks the rest)."""
+
+    kind: ClassVar[str]
+
+    @property
+    def size_multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        raise NotImplementedError
+
+    @property
+    def min_side(self) -> int:
+        """The smallest input height and width."""
+        return self.size_multiple
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain JSON-serialisable dict of the fields, with the kind."""
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls: Type[T], d: Dict[str, Any]) -> T:
+        """Inverse of `to_dict`; unknown keys and wrongly typed values are errors naming them."""
+        return from_dict(cls, {k: v for k, v in d.items() if k != "kind"})

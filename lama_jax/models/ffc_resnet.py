@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, ClassVar, Dict, Optional
+from typing import Any, ClassVar, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lama_jax.models import config_fields
 from lama_jax.models.ffc import FFCParts, FFCResnetBlock, SpectralImpl, ffc_bn_act, spectral_transform
 from lama_jax.models.layers import (ConvImpl, SkeletonConfig, conv_factory, decode, norm_factory,
                                    reflect_pad)
@@ -43,11 +42,6 @@ class FFCResNetConfig(SkeletonConfig):
     kind: ClassVar[str] = KIND
     global_ratio: float = 0.75
     enable_lfu: bool = False
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "FFCResNetConfig":
-        """Inverse of `to_dict`; unknown keys and wrongly typed values are errors naming them."""
-        return config_fields.from_dict(cls, {k: v for k, v in d.items() if k != "kind"})
 
 
 class FFCResNetGenerator(nn.Module):

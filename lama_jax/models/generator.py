@@ -6,10 +6,10 @@
     "pix2pixhd_multidilated"  models/multidilated.py   Table 2's Dilated generator
     "pconv_unet"              models/pconv.py          the Partial Convolutions baseline (U-Net)
 
-Each kind's module holds its Flax module, its configuration dataclass (with `kind`,
-`size_multiple`, `min_side`, `to_dict`, `from_dict`) and, for the official LaMa kinds, the official
-state-dict layout (`LAYOUT`). A new kind is one new
-module plus its line in `KINDS`. Model directories and training configs store a
+Each kind's module holds its Flax module, its configuration (a `config_fields.KindConfig`:
+`kind`, `size_multiple`, `min_side`, `to_dict`, `from_dict`) and, for the official LaMa kinds,
+the official state-dict layout (`LAYOUT`). A new kind is one new module plus its line in
+`KINDS`. Model directories and training configs store a
 configuration as a dict with its "kind"; `generator_config_from_dict` reads it back and
 `build_generator` builds the module of a configuration.
 

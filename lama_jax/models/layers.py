@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, ClassVar, Dict, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from lama_jax.models.config_fields import KindConfig
 
 # How stride-1 convolutions with more input than output channels are computed: "xla" (a
 # convolution op) or "shift_sum" (2-10x faster for them in CPU inference; its backward pass
@@ -98,11 +100,10 @@ def conv_factory(impl: ConvImpl = "xla", dtype=None) -> ModuleDef:
 
 
 @dataclasses.dataclass(frozen=True)
-class SkeletonConfig:
+class SkeletonConfig(KindConfig):
     """Settings of LaMa's encoder-blocks-decoder generators that every kind has; a kind's
     configuration extends it and sets `kind`."""
 
-    kind: ClassVar[str]
     input_nc: int = 4
     output_nc: int = 3
     ngf: int = 64
@@ -112,19 +113,10 @@ class SkeletonConfig:
     max_features: int = 1024
     out_activation: Optional[str] = "sigmoid"  # "sigmoid", "tanh" or None
 
-    def to_dict(self) -> Dict[str, Any]:
-        """Plain JSON-serialisable dict of the fields, with the kind."""
-        return {"kind": self.kind, **dataclasses.asdict(self)}
-
     @property
     def size_multiple(self) -> int:
         """Input height and width must be multiples of this."""
         return 2 ** self.n_downsampling
-
-    @property
-    def min_side(self) -> int:
-        """The smallest input height and width."""
-        return self.size_multiple
 
     def width(self, mult: int) -> int:
         """Channels at `mult` times the base width, capped at `max_features`."""

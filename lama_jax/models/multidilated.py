@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, ClassVar, Dict
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from lama_jax.errors import ConfigError
-from lama_jax.models import config_fields
 from lama_jax.models.layers import ModuleDef, SkeletonConfig, reflect_pad
 from lama_jax.models.official import StateDict, StateDictLayout
 from lama_jax.models.pix2pixhd import GlobalGenerator, infer_skeleton, module_key
@@ -53,11 +52,6 @@ class MultiDilatedConfig(SkeletonConfig):
         """The smallest input height and width: the bottleneck must exceed the largest
         dilation (72 px for 3 downsamplings and 4 dilations)."""
         return (2 ** (self.dilation_num - 1) + 1) * self.size_multiple
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "MultiDilatedConfig":
-        """Inverse of `to_dict`; unknown keys and wrongly typed values are errors naming them."""
-        return config_fields.from_dict(cls, {k: v for k, v in d.items() if k != "kind"})
 
 
 class MultidilatedConv(nn.Module):

@@ -26,14 +26,14 @@ and the hole mask [B, H, W, 4] to an image [B, H, W, 3]; the mask is given to ea
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Dict, Optional, Tuple
+from typing import Any, ClassVar, Optional, Tuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from lama_jax.errors import ConfigError
-from lama_jax.models import config_fields
+from lama_jax.models.config_fields import KindConfig
 from lama_jax.models.layers import norm_factory
 
 KIND = "pconv_unet"
@@ -78,7 +78,7 @@ class PartialConv2d(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class PConvUNetConfig:
+class PConvUNetConfig(KindConfig):
     """Architecture of the Partial Convolutions U-Net; `to_dict`/`from_dict` round-trip
     through JSON. The paper's network is the default; `ngf` and `n_layers` shrink it."""
 
@@ -103,20 +103,6 @@ class PConvUNetConfig:
     def size_multiple(self) -> int:
         """Input height and width must be multiples of this."""
         return 2 ** self.n_layers
-
-    @property
-    def min_side(self) -> int:
-        """The smallest input height and width."""
-        return self.size_multiple
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Plain JSON-serialisable dict of the fields, with the kind."""
-        return {"kind": self.kind, **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "PConvUNetConfig":
-        """Inverse of `to_dict`; unknown keys and wrongly typed values are errors naming them."""
-        return config_fields.from_dict(cls, {k: v for k, v in d.items() if k != "kind"})
 
     def encoder_layer(self, i: int) -> Tuple[int, int]:
         """(channels, kernel size) of encoder layer i (1-based)."""
