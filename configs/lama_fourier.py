@@ -33,9 +33,14 @@ def get_config(arg=None):
         adversarial_weight=10.0, r1_gp_coef=0.001,
         feature_matching_weight=100.0,
         hrf_perceptual_weight=30.0,
+        hrf_arch="resnet50dilated",  # or "resnet50" (Table 3)
         # ADE20K ResNet50-dilated encoder_epoch_20.pth (CSAILVision); required when the
         # weight is > 0; "random" only for offline demos.
-        hrf_weights_path=""))
+        hrf_weights_path="",
+        # Table 3's VGG19 loss (official `PerceptualLoss`), off in LaMa (0.3 in its row: the
+        # official 0.03 on a sum over 10 images per GPU); torchvision's vgg19-dcbb9e9d.pth.
+        vgg19_perceptual_weight=0.0,
+        vgg19_weights_path=""))
     c.optim = ml_collections.ConfigDict(dict(
         generator_lr=1e-3, discriminator_lr=1e-4, b1=0.9, b2=0.999, eps=1e-8, clip_grad_norm=1.0))
 

@@ -20,12 +20,12 @@ from flax import struct
 
 from lama_jax.errors import ConfigError, InputNotFoundError
 from lama_jax.losses.pconv import POOL_STAGES
-from lama_jax.models.backbones import ResNet50Dilated, VGG16Features
+from lama_jax.models.backbones import VGG19_PERCEPTUAL_STAGES, ResNet50Encoder, VGGFeatures
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
 from lama_jax.models.generator import build_generator, generator_config_from_dict
 from lama_jax.models.variables import Variables
 from lama_jax.state_dict import StateDict
-from lama_jax.weights import convert_file, convert_resnet50dilated, convert_vgg16
+from lama_jax.weights import convert_file, convert_resnet50_encoder, convert_vgg
 
 
 @struct.dataclass
@@ -56,6 +56,7 @@ class Backbone:
     """The frozen network of a perceptual loss and where its weights come from."""
 
     module: nn.Module
+    term: str  # the loss term it serves: "hrf_perceptual", "vgg19_perceptual" or "pconv"
     weights_key: str  # the key of `config.losses` that holds the weights' path
     what: str  # the weights, for error messages
     convert: Callable[[StateDict], Variables]
@@ -87,22 +88,37 @@ def adam(lr: float, config: ml_collections.ConfigDict) -> optax.GradientTransfor
     return optax.chain(optax.clip_by_global_norm(config.clip_grad_norm), adam_tx)
 
 
-def _hrf_backbone(dtype) -> Backbone:
-    module = ResNet50Dilated(dtype=dtype)
+# losses.hrf_arch -> whether CSAIL's ResNet50 encoder is dilated.
+HRF_ARCHS = {"resnet50dilated": True, "resnet50": False}
+
+
+def _vgg_backbone(module: VGGFeatures, term: str, weights_key: str, what: str) -> Backbone:
+    return Backbone(module, term, weights_key, what, functools.partial(convert_vgg, module=module),
+                    lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
+
+
+def _lama_backbone(losses: ml_collections.ConfigDict, dtype) -> Optional[Backbone]:
+    """The backbone of LaMa's perceptual loss: the HRF one (CSAIL ResNet50, Table 3's first
+    three rows), the VGG19 one (its fourth) or none."""
+    if losses.hrf_perceptual_weight > 0 and losses.vgg19_perceptual_weight > 0:
+        raise ConfigError("losses: use one perceptual loss at a time (hrf_perceptual_weight or "
+                          "vgg19_perceptual_weight), as the paper's rows do")
+    if losses.vgg19_perceptual_weight > 0:
+        return _vgg_backbone(VGGFeatures(VGG19_PERCEPTUAL_STAGES, pool="avg", every_relu=True),
+                             "vgg19_perceptual", "vgg19_weights_path",
+                             "torchvision's ImageNet VGG19 (vgg19-dcbb9e9d.pth)")
+    if losses.hrf_perceptual_weight <= 0:
+        return None
+    if losses.hrf_arch not in HRF_ARCHS:
+        raise ConfigError(f"losses.hrf_arch must be one of {sorted(HRF_ARCHS)}, got "
+                          f"{losses.hrf_arch!r}")
+    module = ResNet50Encoder(dilated=HRF_ARCHS[losses.hrf_arch], dtype=dtype)
     return Backbone(
-        module, "hrf_weights_path",
-        "the ADE20K ResNet50-dilated encoder (ade20k-resnet50dilated-ppm_deepsup/"
-        "encoder_epoch_20.pth, CSAILVision)", convert_resnet50dilated,
+        module, "hrf_perceptual", "hrf_weights_path",
+        "CSAIL's ResNet50 encoder weights (the ADE20K ade20k-resnet50dilated-ppm_deepsup/"
+        "encoder_epoch_20.pth, or resnet50-imagenet.pth)",
+        functools.partial(convert_resnet50_encoder, dilated=module.dilated),
         lambda: module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False))
-
-
-def _vgg16_backbone(dtype) -> Backbone:
-    del dtype  # the Partial Convolutions loss runs its VGG16 in float32
-    module = VGG16Features(stages=POOL_STAGES)
-    return Backbone(
-        module, "vgg16_weights_path", "torchvision's ImageNet VGG16 (vgg16-397923af.pth)",
-        functools.partial(convert_vgg16, stages=POOL_STAGES),
-        lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
 
 
 def build_networks(config: ml_collections.ConfigDict) -> Networks:
@@ -113,15 +129,17 @@ def build_networks(config: ml_collections.ConfigDict) -> Networks:
                                 spectral_impl=config.spectral_impl, dtype=dtype,
                                 freeze_encoder_bn=config.optim.get("freeze_encoder_bn", False))
     generator_tx = adam(config.optim.generator_lr, config.optim)
-    if config.losses.kind == "pconv":
-        backbone = _vgg16_backbone(dtype) if config.losses.perceptual or config.losses.style else None
+    if config.losses.kind == "pconv":  # its VGG16 runs in float32
+        backbone = None
+        if config.losses.perceptual or config.losses.style:
+            backbone = _vgg_backbone(VGGFeatures(POOL_STAGES), "pconv", "vgg16_weights_path",
+                                     "torchvision's ImageNet VGG16 (vgg16-397923af.pth)")
         return Networks(generator, None, backbone, generator_tx, None)
     if config.losses.kind != "lama":
         raise ConfigError(f"unknown losses.kind {config.losses.kind!r}; expected 'lama' or 'pconv'")
     discriminator = Discriminator(DiscriminatorConfig.from_dict(config.discriminator.to_dict()),
                                   dtype=dtype)
-    backbone = _hrf_backbone(dtype) if config.losses.hrf_perceptual_weight > 0 else None
-    return Networks(generator, discriminator, backbone, generator_tx,
+    return Networks(generator, discriminator, _lama_backbone(config.losses, dtype), generator_tx,
                     adam(config.optim.discriminator_lr, config.optim))
 
 

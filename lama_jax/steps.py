@@ -8,6 +8,9 @@ discriminator sees real and fake images in separate calls, as the official code.
 Generator loss (official big-lama.yaml / lama-fourier.yaml):
     10 * L1 on known pixels + 10 * mean softplus(-D(fake)) + 100 * feature matching
     + 30 * HRF perceptual (sum over ResNet50-dilated stages of MSE)
+Table 3's variants swap the perceptual term: the plain ResNet50, other weights, or the
+official VGG19 `PerceptualLoss`, averaged over the batch here. The official trainer summed it
+over each GPU's 10 images and averaged the GPUs' gradients, so its weight 0.03 is 0.3 here.
 Discriminator loss:
     mean(softplus(-D(real)) + 0.001 * R1 + m softplus(D(fake)) + (1 - m) softplus(-D(fake)))
 
@@ -28,7 +31,7 @@ import optax
 from jax.sharding import Mesh
 
 from lama_jax.losses import adversarial, pconv, reconstruction
-from lama_jax.losses.perceptual import hrf_perceptual
+from lama_jax.losses.perceptual import hrf_perceptual, vgg19_perceptual_terms
 from lama_jax.metrics.fidelity import masked_l1, psnr, ssim
 from lama_jax.models.generator import composite, generator_input
 from lama_jax.models.variables import Variables
@@ -73,9 +76,14 @@ def train_step(nets: Networks, losses: ml_collections.ConfigDict, state: TrainSt
             "feature_matching": losses.feature_matching_weight
             * reconstruction.feature_matching(fake_feats, real_feats),
         }
-        if nets.backbone is not None:
+        backbone = nets.backbone
+        if backbone is not None and backbone.term == "hrf_perceptual":
             terms["hrf_perceptual"] = losses.hrf_perceptual_weight * hrf_perceptual(
-                nets.backbone.module, backbone_variables, pred, image)
+                backbone.module, backbone_variables, pred, image)
+        elif backbone is not None:
+            terms["vgg19_perceptual"] = losses.vgg19_perceptual_weight * jnp.mean(jnp.sum(
+                vgg19_perceptual_terms(backbone.module, backbone_variables, pred, image, mask),
+                axis=1))
         total = sum(terms.values())
         return total, (terms, g_stats, d_stats)
 

@@ -1,8 +1,8 @@
 """Official PyTorch weights onto our variable trees: the generic key and shape mapping, and
-the readers of the backbones' weights (the HRF loss's ResNet50-dilated, pytorch-fid's
-Inception, LPIPS's VGG16, torchvision's VGG16 for the Partial Convolutions loss).
+the readers of the backbones' weights (the HRF loss's CSAIL ResNet50, pytorch-fid's
+Inception, LPIPS's VGG16, torchvision's VGG16 and VGG19 for the other perceptual losses).
 
-    variables = convert_file("encoder_epoch_20.pth", convert_resnet50dilated, "the ADE20K encoder")
+    variables = convert_file("encoder_epoch_20.pth", convert_resnet50_encoder, "the ADE20K encoder")
 
 Files are read by `lama_jax.state_dict` (no pickled code runs); every error names the file.
 `lama_jax.convert` uses `map_state_dict` for LaMa's generators and discriminator.
@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from lama_jax.metrics.lpips import LPIPS
-from lama_jax.models.backbones import VGG16_STAGES, FIDInceptionV3, ResNet50Dilated, VGG16Features
+from lama_jax.models.backbones import FIDInceptionV3, ResNet50Encoder, VGGFeatures
 from lama_jax.models.official import ConversionError
 from lama_jax.models.variables import Variables, abstract_variables, flat_paths
 from lama_jax.state_dict import StateDict, load_state_dict
@@ -89,13 +89,16 @@ def _resnet_module_key(name: str) -> str:
     return name.replace("_", ".")
 
 
-def convert_resnet50dilated(sd: StateDict) -> Variables:
-    """Variables of the ADE20K ResNet50-dilated encoder (the HRF perceptual loss backbone)
-    from `encoder_epoch_20.pth` or a LaMa training checkpoint (`loss_resnet_pl.impl.*`)."""
+def convert_resnet50_encoder(sd: StateDict, dilated: bool = True) -> Variables:
+    """Variables of CSAIL's ResNet50 encoder (`ResNet50Encoder(dilated)`; the weights do not
+    depend on the dilation) from the ADE20K `encoder_epoch_20.pth`, CSAIL's ImageNet
+    `resnet50-imagenet.pth` (its classifier `fc` is dropped) or a LaMa training checkpoint
+    (`loss_resnet_pl.impl.*`)."""
     for prefix in ("loss_resnet_pl.impl.", "module."):
         if any(k.startswith(prefix) for k in sd):
             sd = strip_prefix(sd, prefix)
-    return map_state_dict(sd, abstract_variables(ResNet50Dilated(), (1, 64, 64, 3)),
+    sd = {k: v for k, v in sd.items() if not k.startswith("fc.")}
+    return map_state_dict(sd, abstract_variables(ResNet50Encoder(dilated), (1, 64, 64, 3)),
                           _resnet_module_key, _RESNET_REWRITES)
 
 
@@ -130,14 +133,15 @@ def _vgg_key(key: str) -> str:
     return "conv" + key.removeprefix("features.")
 
 
-def convert_vgg16(sd: StateDict, stages: int = 5) -> Variables:
-    """Variables of `VGG16Features(stages)` from torchvision's ImageNet `vgg16` weights
-    (`vgg16-397923af.pth`: `features.N.*`; the classifier and later stages are dropped)."""
-    last = VGG16_STAGES[stages - 1][-1]
+def convert_vgg(sd: StateDict, module: VGGFeatures) -> Variables:
+    """Variables of `module` (a `VGGFeatures` stack) from torchvision's ImageNet VGG weights
+    (`vgg16-397923af.pth`, `vgg19-dcbb9e9d.pth`: `features.N.*`); the classifier and the convs
+    after the module's last are dropped."""
+    last = module.stages[-1][-1]
     index = lambda key: re.match(r"(?:features\.)?(\d+)\.", key)  # noqa: E731
     kept = {_vgg_key(k): v for k, v in sd.items() if not k.startswith("classifier.")
             and not (index(k) and int(index(k).group(1)) > last)}  # others: named as unexpected
-    return map_state_dict(kept, abstract_variables(VGG16Features(stages), (1, 32, 32, 3)), str)
+    return map_state_dict(kept, abstract_variables(module, (1, 32, 32, 3)), str)
 
 
 def convert_file(path: str, convert: Callable[[StateDict], Variables], what: str) -> Variables:

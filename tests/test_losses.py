@@ -3,10 +3,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lama_jax.weights import convert_resnet50dilated
+from lama_jax.weights import convert_resnet50_encoder, convert_vgg
 from lama_jax.losses import adversarial, reconstruction
-from lama_jax.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, hrf_perceptual
-from lama_jax.models.backbones import ResNet50Dilated
+from lama_jax.losses.perceptual import (IMAGENET_MEAN, IMAGENET_STD, hrf_perceptual,
+                                        vgg19_perceptual_terms)
+from lama_jax.models.backbones import VGG19_PERCEPTUAL_STAGES, ResNet50Encoder, VGGFeatures
 from lama_jax.models.variables import param_count
 from tests.helpers import state_dict_from_recipe
 
@@ -55,17 +56,46 @@ def test_r1_penalty_of_a_linear_critic():
 
 def test_hrf_backbone_and_loss_match_official(reference, load_npz):
     sd = state_dict_from_recipe(reference / "resnet50dilated_weights_recipe.tsv", seed=2024)
-    variables = convert_resnet50dilated(sd)
+    variables = convert_resnet50_encoder(sd)
     assert param_count(variables) == 23_631_808
     io = load_npz("resnet50dilated_io.npz")
-    feats = ResNet50Dilated().apply(variables, (io["pred"] - IMAGENET_MEAN) / IMAGENET_STD)
+    feats = ResNet50Encoder().apply(variables, (io["pred"] - IMAGENET_MEAN) / IMAGENET_STD)
     for i, f in enumerate(feats):
         ref = io[f"pred_feature_{i}"]
         assert f.shape == ref.shape
         assert float(np.abs(f - ref).max()) <= 1e-4 * float(np.abs(ref).max()) + 1e-5
-    loss = hrf_perceptual(ResNet50Dilated(), variables, io["pred"], io["target"])
+    loss = hrf_perceptual(ResNet50Encoder(), variables, io["pred"], io["target"])
     assert float(loss) == pytest.approx(float(io["loss_sum_of_layer_mse"]), rel=1e-5)
     # A LaMa training checkpoint stores the same weights under loss_resnet_pl.impl.
-    prefixed = convert_resnet50dilated({f"loss_resnet_pl.impl.{k}": v for k, v in sd.items()})
+    prefixed = convert_resnet50_encoder({f"loss_resnet_pl.impl.{k}": v for k, v in sd.items()})
     np.testing.assert_array_equal(prefixed["params"]["conv1"]["kernel"], variables["params"]["conv1"]["kernel"])
 
+
+
+def test_plain_resnet50_backbone_and_loss_match_official(reference, load_npz):
+    # Table 3's "ResNet50, not dilated": the same keys, layers 3 and 4 keep their stride.
+    sd = state_dict_from_recipe(reference / "resnet50_weights_recipe.tsv", seed=2026)
+    variables = convert_resnet50_encoder({**sd, "fc.weight": np.zeros((1000, 2048), np.float32),
+                                          "fc.bias": np.zeros(1000, np.float32)}, dilated=False)
+    io = load_npz("resnet50_io.npz")
+    encoder = ResNet50Encoder(dilated=False)
+    feats = encoder.apply(variables, (io["pred"] - IMAGENET_MEAN) / IMAGENET_STD)
+    for i, f in enumerate(feats):
+        ref = io[f"pred_feature_{i}"]
+        assert f.shape == ref.shape
+        assert float(np.abs(f - ref).max()) <= 1e-5 * float(np.abs(ref).max())
+    loss = hrf_perceptual(encoder, variables, io["pred"], io["target"])
+    assert float(loss) == pytest.approx(float(io["loss_sum_of_layer_mse"]), rel=1e-5)
+
+
+def test_vgg19_perceptual_terms_match_official_with_and_without_mask(reference, load_npz):
+    sd = state_dict_from_recipe(reference / "vgg19_features_weights_recipe.tsv", seed=2025)
+    vgg = VGGFeatures(VGG19_PERCEPTUAL_STAGES, pool="avg", every_relu=True)
+    variables = convert_vgg(sd, vgg)  # the three convs after index 29 are dropped
+    io = load_npz("vgg19_perceptual_io.npz")
+    masked = vgg19_perceptual_terms(vgg, variables, io["pred"], io["target"], io["mask"][..., None])
+    np.testing.assert_allclose(masked, io["partial_losses"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(masked.sum(axis=1), io["loss"], rtol=1e-5)
+    plain = vgg19_perceptual_terms(vgg, variables, io["pred"], io["target"])
+    np.testing.assert_allclose(plain, io["partial_losses_nomask"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(plain.sum(axis=1), io["loss_nomask"], rtol=1e-5)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lama_jax.losses import pconv
-from lama_jax.models.backbones import VGG16Features
+from lama_jax.models.backbones import VGGFeatures
 
 WEIGHTS = ml_collections.ConfigDict(dict(valid=1.0, hole=6.0, perceptual=0.05, style=120.0, tv=0.1))
 
@@ -34,7 +34,7 @@ def test_pixel_terms_by_hand_and_feature_terms_from_the_pools():
     pred = np.full((1, 32, 32, 3), 0.5, np.float32)
     mask = np.zeros((1, 32, 32, 1), np.float32)
     mask[:, 8:16, 8:24] = 1  # 128 of 1024 pixels
-    vgg = VGG16Features(stages=pconv.POOL_STAGES)
+    vgg = VGGFeatures(pconv.POOL_STAGES)
     variables = vgg.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     terms = pconv.pconv_loss_terms(WEIGHTS, vgg, variables, pred, image, mask)
     # valid: mean of 0.5 over the 896 known pixels' 3 channels out of 1024 * 3 elements

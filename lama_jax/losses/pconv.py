@@ -28,13 +28,14 @@ import flax.linen as nn
 import ml_collections
 
 from lama_jax.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD
-from lama_jax.models.backbones import VGG16Features
+from lama_jax.models.backbones import VGG16_STAGES, VGGFeatures
 from lama_jax.models.variables import Variables
 
-POOL_STAGES = 3  # pool1, pool2, pool3
+# VGG16's first three stages, whose max pools are pool1, pool2 and pool3.
+POOL_STAGES = VGG16_STAGES[:3]
 
 
-def vgg16_pools(backbone: VGG16Features, variables: Variables, images: jax.Array
+def vgg16_pools(backbone: VGGFeatures, variables: Variables, images: jax.Array
                 ) -> List[jax.Array]:
     """pool1-pool3 of the frozen VGG16 for images [B, H, W, 3] in [0, 1]:
     [B, H / 2^p, W / 2^p, C_p] for p = 1, 2, 3."""
@@ -66,7 +67,7 @@ def total_variation(image: jax.Array, region: jax.Array) -> jax.Array:
     return (jnp.sum(right) + jnp.sum(down)) / (b * c * h * w)
 
 
-def pconv_loss_terms(weights: ml_collections.ConfigDict, backbone: Optional[VGG16Features],
+def pconv_loss_terms(weights: ml_collections.ConfigDict, backbone: Optional[VGGFeatures],
                      variables: Optional[Variables], pred: jax.Array, image: jax.Array,
                      mask: jax.Array) -> Dict[str, jax.Array]:
     """The weighted terms of the loss (their sum is the loss) for the output `pred`, the ground

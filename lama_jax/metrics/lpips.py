@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lama_jax.models.backbones import VGG16Features
+from lama_jax.models.backbones import VGGFeatures
 from lama_jax.models.variables import Variables
 
 HEADS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lpips_vgg_heads.npz")
@@ -48,7 +48,7 @@ class LPIPS(nn.Module):
         batch = a.shape[0]
         x = (jnp.concatenate([a, b]) * 2.0 - 1.0 - _SHIFT) / _SCALE  # [2B, H, W, 3]
         distance = jnp.zeros((batch,), jnp.float32)
-        for k, features in enumerate(VGG16Features(name="vgg")(x)):
+        for k, features in enumerate(VGGFeatures(name="vgg")(x)):
             features = _unit_normalise(features)
             diff = (features[:batch] - features[batch:]) ** 2  # [B, h, w, C]
             weighted = nn.Conv(1, (1, 1), use_bias=False, name=f"lin{k}")(diff)  # [B, h, w, 1]

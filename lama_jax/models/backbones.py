@@ -2,15 +2,17 @@
 
 Submodule names mirror the PyTorch state dicts so that `lama_jax.convert` maps them by name.
 
-`ResNet50Dilated`: the ADE20K segmentation encoder `resnet50dilated` (CSAILVision, file
-`ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth`) behind LaMa's high-receptive-field
-perceptual loss: a deep-stem ResNet50 (three 3x3 stem convs 3-64-64-128, 3x3 max pool) whose
-layers 3 and 4 trade their stride for dilation (output stride 8). Returns the outputs of
-layers 1-4 (`layer3_0/downsample_conv` is `layer3.0.downsample.0`).
+`ResNet50Encoder`: CSAIL's deep-stem ResNet50 encoder behind LaMa's high-receptive-field
+perceptual loss (three 3x3 stem convs 3-64-64-128, 3x3 max pool). `resnet50dilated` (the
+ADE20K segmentation encoder `ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth`, or
+ImageNet weights) trades the stride of layers 3 and 4 for dilation (output stride 8);
+`resnet50` keeps the strides. Returns the outputs of layers 1-4 (`layer3_0/downsample_conv`
+is `layer3.0.downsample.0`).
 
-`VGG16Features`: torchvision's `vgg16().features` (`conv5` is `features.5`), returning the five
-ReLU outputs LPIPS compares (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3), or the first three,
-whose max pools (pool1-pool3) the Partial Convolutions loss compares.
+`VGGFeatures`: torchvision's VGG `features` (`conv5` is `features.5`): VGG16's five stage
+outputs LPIPS compares (relu1_2 ... relu5_3), or its first three, whose max pools the Partial
+Convolutions loss compares; VGG19's first 13 ReLUs with average pools for LaMa's
+`PerceptualLoss`.
 
 `FIDInceptionV3`: pytorch-fid's Inception for FID (TensorFlow's 2015-12-05 graph ported to
 torchvision's layout, weights `pt_inception-2015-12-05-6726825d.pth`) up to the 2048-d pool3
@@ -61,9 +63,12 @@ class Bottleneck(nn.Module):
         return nn.relu(x + y)
 
 
-class ResNet50Dilated(nn.Module):
-    """[B, H, W, 3] ImageNet-normalised -> [layer1 (H/4), layer2 (H/8), layer3 (H/8), layer4 (H/8)]."""
+class ResNet50Encoder(nn.Module):
+    """CSAIL's deep-stem ResNet50 encoder: [B, H, W, 3] ImageNet-normalised -> the outputs of
+    layers 1-4. Dilated (`resnet50dilated`): strides 4, 8, 8, 8; plain (`resnet50`): 4, 8,
+    16, 32."""
 
+    dilated: bool = True
     dtype: Optional[jnp.dtype] = None
 
     @nn.compact
@@ -74,8 +79,9 @@ class ResNet50Dilated(nn.Module):
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))  # [B, H/4, W/4, 128]
         outputs = []
         # (planes, stride, dilation of the first block, dilation of the others) per stage:
-        # layer3 and layer4 drop their stride; their first 3x3 conv gets half the dilation.
-        stages = [(64, 1, 1, 1), (128, 2, 1, 1), (256, 1, 1, 2), (512, 1, 2, 4)]
+        # dilated, layer3 and layer4 drop their stride; their first 3x3 conv gets half the dilation.
+        stages = ([(64, 1, 1, 1), (128, 2, 1, 1), (256, 1, 1, 2), (512, 1, 2, 4)] if self.dilated
+                  else [(64, 1, 1, 1), (128, 2, 1, 1), (256, 2, 1, 1), (512, 2, 1, 1)])
         for s, (planes, stride, first_dilation, dilation) in enumerate(stages, start=1):
             for b in range(RESNET50_BLOCKS[s - 1]):
                 x = Bottleneck(planes, stride if b == 0 else 1,
@@ -86,28 +92,37 @@ class ResNet50Dilated(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------
-# VGG16 (LPIPS).
+# VGG feature stacks (torchvision `vgg16().features` / `vgg19().features`).
 
-# torchvision `vgg16().features` indices of the 3x3 convs, grouped by the max pool after them.
+# torchvision indices of the 3x3 convs, grouped by the pool after them.
 VGG16_STAGES = ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28))
+# vgg19().features up to index 29 (the ReLU after conv 28), what LaMa's PerceptualLoss runs.
+VGG19_PERCEPTUAL_STAGES = ((0, 2), (5, 7), (10, 12, 14, 16), (19, 21, 23, 25), (28,))
 
 
-class VGG16Features(nn.Module):
-    """[B, H, W, 3] (normalised as its user trained it) -> the last ReLU of each of the first
-    `stages` stages (all five by default), [B, H / 2^s, W / 2^s, C_s] for stage s."""
+class VGGFeatures(nn.Module):
+    """A torchvision VGG `features` stack (3x3 convs with bias and ReLU, a 2x2 stride-2 pool
+    between stages) over `stages` (conv indices per stage; `convN` is `features.N`):
+    [B, H, W, 3] (normalised as its user trained it) -> the last ReLU of each stage, or every
+    ReLU with `every_relu`. `pool` "avg" replaces the max pools, as LaMa's PerceptualLoss."""
 
-    stages: int = 5
+    stages: Tuple[Tuple[int, ...], ...] = VGG16_STAGES
+    pool: str = "max"
+    every_relu: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> List[jax.Array]:
+        pool = nn.max_pool if self.pool == "max" else nn.avg_pool
         outputs = []
-        for s, stage in enumerate(VGG16_STAGES[:self.stages]):
+        for s, stage in enumerate(self.stages):
             if s:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                x = pool(x, (2, 2), strides=(2, 2))
             for index in stage:
-                features = min(64 * 2 ** s, 512)
-                x = nn.relu(nn.Conv(features, (3, 3), padding=1, name=f"conv{index}")(x))
-            outputs.append(x)
+                x = nn.relu(nn.Conv(min(64 * 2 ** s, 512), (3, 3), padding=1, name=f"conv{index}")(x))
+                if self.every_relu:
+                    outputs.append(x)  # [B, H / 2^s, W / 2^s, C_s]
+            if not self.every_relu:
+                outputs.append(x)
         return outputs
 
 
