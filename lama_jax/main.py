@@ -61,6 +61,8 @@ def parse_flags(argv):
         return FLAGS(argv)
     except flags.Error as e:
         message = str(e)
+        if "Traceback (most recent call last)" in message:  # a config file's get_config raised
+            message = "--config: " + message.strip().splitlines()[-1].split(": ", 1)[-1]
     except ImportError as e:  # a config's `from configs import ...` outside the repository
         message = (f"--config: {path}: cannot import {e.name!r}; run from the repository root "
                    "(the folder holding configs/)")

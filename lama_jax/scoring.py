@@ -37,8 +37,9 @@ from lama_jax.inpaint import Inpainter
 from lama_jax.jobs import Job
 from lama_jax.metrics.fid import FEATURE_DIM, frechet_distance, pool3_features
 from lama_jax.metrics.fidelity import ssim
-from lama_jax.metrics.lpips import default_heads, lpips
-from lama_jax.models.variables import Variables
+from lama_jax.metrics.lpips import LPIPS, default_heads, lpips
+from lama_jax.models.backbones import FIDInceptionV3
+from lama_jax.models.variables import Variables, abstract_variables
 from lama_jax.parallel import batch_sharding, make_mesh, replicated
 from lama_jax.weights import convert_fid_inception, convert_file, convert_lpips
 
@@ -60,6 +61,24 @@ class MetricNets(NamedTuple):
                                 "pytorch-fid's Inception weights"),
                    convert_file(lpips_path, lambda sd: convert_lpips(sd, default_heads()),
                                 "torchvision's VGG16 weights"))
+
+    @classmethod
+    def random(cls, seed: int = 0) -> "MetricNets":
+        """Randomly initialised networks, for offline smoke runs of the pipeline only: the FID
+        and LPIPS they give mean nothing (SSIM does not use them)."""
+        probe = (1, 64, 64, 3)
+        shapes = cls(abstract_variables(FIDInceptionV3(), (1, 299, 299, 3)),
+                     abstract_variables(LPIPS(), probe, probe))
+        rng = np.random.default_rng(seed)  # drawn here: initialising would compile Inception
+
+        def fill(path, leaf) -> np.ndarray:
+            name = path[-1].key
+            if name == "kernel":  # He-scaled normal
+                fan_in = int(np.prod(leaf.shape[:-1]))
+                return (rng.standard_normal(leaf.shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+            return np.full(leaf.shape, 1.0 if name in ("scale", "var") else 0.0, np.float32)
+
+        return jax.tree_util.tree_map_with_path(fill, shapes)
 
 
 @jax.jit
@@ -110,11 +129,15 @@ def lpips_fid100_f1(lpips_mean: float, fid: float) -> float:
 
 def summarize(per_image: Dict[str, np.ndarray], bins: int = AREA_BINS) -> Dict:
     """Totals and per-bin metrics from per-image results (`area`, `ssim`, `lpips`,
-    `features_predicted`, `features_target`). Empty bins are left out, as officially."""
+    `features_predicted`, `features_target`). Empty bins are left out, as officially;
+    `bins=0` gives the totals alone (each FID costs a 2048 x 2048 matrix square root)."""
     n = len(per_image["area"])
     summary = _group(per_image, np.arange(n))
     summary["lpips_fid100_f1"] = (lpips_fid100_f1(summary["lpips"], summary["fid"])
                                   if summary["fid"] is not None else None)
+    if bins == 0:
+        summary["bins"] = []
+        return summary
     groups, names = area_bins(per_image["area"], bins), bin_names(bins)
     summary["bins"] = [{"area": names[k], "low": k / bins, "high": (k + 1) / bins,
                         **_group(per_image, np.flatnonzero(groups == k))}

@@ -94,7 +94,7 @@ HRF_ARCHS = {"resnet50dilated": True, "resnet50": False}
 
 def _vgg_backbone(module: VGGFeatures, term: str, weights_key: str, what: str) -> Backbone:
     return Backbone(module, term, weights_key, what, functools.partial(convert_vgg, module=module),
-                    lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
+                    lambda: jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3))))
 
 
 def _lama_backbone(losses: ml_collections.ConfigDict, dtype) -> Optional[Backbone]:
@@ -118,7 +118,7 @@ def _lama_backbone(losses: ml_collections.ConfigDict, dtype) -> Optional[Backbon
         "CSAIL's ResNet50 encoder weights (the ADE20K ade20k-resnet50dilated-ppm_deepsup/"
         "encoder_epoch_20.pth, or resnet50-imagenet.pth)",
         functools.partial(convert_resnet50_encoder, dilated=module.dilated),
-        lambda: module.init(jax.random.key(0), jnp.zeros((1, 64, 64, 3)), train=False))
+        lambda: jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 64, 64, 3))))
 
 
 def build_networks(config: ml_collections.ConfigDict) -> Networks:

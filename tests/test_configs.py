@@ -24,10 +24,13 @@ def test_generator_configs_give_official_sizes(config_file, params):
 
 @pytest.mark.parametrize("where,expected", [
     ("repo", "nope.py: no such config file"),
+    ("variant", "name a row, e.g. configs/ablations.py:t2_dilated"),
     ("elsewhere", "cannot import 'configs'; run from the repository root")])
 def test_bad_config_file_is_one_line(tmp_path, where, expected):
-    config = "nope.py" if where == "repo" else str(pathlib.Path(big.__file__).resolve())
-    cwd = pathlib.Path(big.__file__).resolve().parents[1] if where == "repo" else tmp_path
+    root = pathlib.Path(big.__file__).resolve().parents[1]
+    config = {"repo": "nope.py", "variant": "configs/ablations.py:nope",
+              "elsewhere": str(root / "configs" / "big.py")}[where]
+    cwd = tmp_path if where == "elsewhere" else root
     result = subprocess.run([sys.executable, "-m", "lama_jax.main", f"--config={config}",
                              f"--workdir={tmp_path / 'w'}"], cwd=cwd, capture_output=True,
                             text=True, timeout=120)

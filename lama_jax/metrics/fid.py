@@ -55,6 +55,9 @@ def pool3_features(variables: Variables, images: jax.Array) -> jax.Array:
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray, eps: float = 1e-6) -> float:
     """FID between two feature sets [N, D] and [M, D] (float64, as pytorch-fid)."""
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        logging.warning("FID: NaN or infinite features (a diverged model?); FID is NaN")
+        return float("nan")  # scipy's sqrtm would not return on them
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     covmean = linalg.sqrtm(sigma_a.dot(sigma_b))
