@@ -4,7 +4,8 @@
         --config.losses.hrf_weights_path=/path/to/encoder_epoch_20.pth
 
 Every row is LaMa-Fourier's official recipe (configs/lama_fourier.py) with the one change the
-official config it mirrors makes (`ROWS[name].official`, in advimman/lama
+official config it mirrors makes (the Partial Convolutions baseline, an extra row of Table 2,
+is configs/pconv.py) (`ROWS[name].official`, in advimman/lama
 configs/training/; see shared/reference/OFFICIAL_ABLATIONS.md). `experiments/ablations.py`
 trains and scores them as tables. The paper's numbers are Places FID / LPIPS: narrow and wide
 evaluation masks in Tables 2 and 4, segmentation masks in Table 3 (whose detectron2 masks are
@@ -18,7 +19,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import ml_collections
 
-from configs import lama_fourier
+from configs import lama_fourier, pconv
 from lama_jax.models.generator import LAMA_DILATED, LAMA_FOURIER, LAMA_REGULAR
 
 Paper = Optional[Tuple[float, Optional[float]]]  # (FID, LPIPS); None where the paper has none
@@ -36,6 +37,7 @@ class Row:
     narrow: Paper = None
     wide: Paper = None
     segmentation: Paper = None
+    base: Callable[[], ml_collections.ConfigDict] = lama_fourier.get_config  # the recipe changed
 
 
 def _generator(preset, **changes) -> Callable[[ml_collections.ConfigDict], None]:
@@ -72,6 +74,8 @@ ROWS: Dict[str, Row] = {
     "t2_deep_regular": Row("2", "Deep, Regular (74M, 15 blocks)",
                            "ablv2_work.yaml + generator.n_blocks=15",
                            _generator(LAMA_REGULAR, n_blocks=15), (0.63, 0.090), (2.62, 0.137)),
+    "t2_pconv": Row("2", "Partial Convolutions U-Net (33M; a baseline, not in Table 2)",
+                    "Liu et al. 2018 (configs/pconv.py)", lambda c: None, base=pconv.get_config),
     # Table 3: the perceptual loss, on LaMa-Regular.
     "t3_hrfpl_ade20k": Row("3", "HRFPL: ResNet50, ADE20K segmentation, dilated", "ablv2_work.yaml",
                            _regular_with(), segmentation=(5.69, 0.059)),
@@ -110,6 +114,6 @@ def get_config(arg=None):
     if arg not in ROWS:
         raise ValueError(f"configs/ablations.py: name a row, e.g. configs/ablations.py:t2_dilated; "
                          f"the rows are {sorted(ROWS)}")
-    config = lama_fourier.get_config()
+    config = ROWS[arg].base()
     ROWS[arg].change(config)
     return config

@@ -82,14 +82,21 @@ def row_config(name: str, scale: str, weights: argparse.Namespace) -> ml_collect
     """The training config of row `name` at `scale`, with the weight files of its losses."""
     config = rows_lib.get_config(name)
     if scale == "smoke":
-        blocks = max(1, math.ceil(config.generator.n_blocks / 6))
-        config.generator.update(ngf=8, n_blocks=blocks)
-        config.discriminator.update(ndf=8, n_layers=2)
+        if config.generator.kind == "pconv_unet":  # 80 px crops: 4 layers (multiples of 16)
+            config.generator.update(ngf=8, n_layers=4)
+            config.losses.vgg16_weights_path = "random"
+        else:
+            blocks = max(1, math.ceil(config.generator.n_blocks / 6))
+            config.generator.update(ngf=8, n_blocks=blocks)
+            config.discriminator.update(ndf=8, n_layers=2)
+            config.losses.update(hrf_weights_path="random", vgg19_weights_path="random")
         config.data.update(source="sample", eval_source="sample", eval_records=4, crop_size=80,
                            worker_count=0)
         config.update(batch_size=8, eval_batch_size=4, num_train_steps=2, log_every=1,
                       eval_every=2, checkpoint_every=2)
-        config.losses.update(hrf_weights_path="random", vgg19_weights_path="random")
+        return config
+    if config.losses.kind == "pconv":
+        config.losses.vgg16_weights_path = weights.vgg16_weights or ""
         return config
     imagenet = name in rows_lib.IMAGENET_RESNET_ROWS
     config.losses.hrf_weights_path = (weights.resnet50_imagenet_weights if imagenet
@@ -298,6 +305,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     for flag, what_file in (("--hrf-weights", "ADE20K encoder_epoch_20.pth"),
                             ("--resnet50-imagenet-weights", "CSAIL's resnet50-imagenet.pth"),
                             ("--vgg19-weights", "torchvision's vgg19-dcbb9e9d.pth"),
+                            ("--vgg16-weights", "torchvision's vgg16-397923af.pth (PConv's loss)"),
                             ("--inception-weights", "pytorch-fid's Inception"),
                             ("--lpips-weights", "torchvision's vgg16-397923af.pth")):
         parser.add_argument(flag, help=f"{what_file} (--scale paper)")

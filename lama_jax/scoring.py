@@ -73,9 +73,11 @@ class MetricNets(NamedTuple):
 
         def fill(path, leaf) -> np.ndarray:
             name = path[-1].key
-            if name == "kernel":  # He-scaled normal
+            if name == "kernel":  # He-scaled normal; LPIPS's heads (lin*) non-negative
                 fan_in = int(np.prod(leaf.shape[:-1]))
-                return (rng.standard_normal(leaf.shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+                weights = rng.standard_normal(leaf.shape) * np.sqrt(2.0 / fan_in)
+                head = str(path[-2].key).startswith("lin")
+                return (np.abs(weights) if head else weights).astype(np.float32)
             return np.full(leaf.shape, 1.0 if name in ("scale", "var") else 0.0, np.float32)
 
         return jax.tree_util.tree_map_with_path(fill, shapes)
