@@ -4,6 +4,7 @@ A source is any sequence (`len`, `[i]`) of records; a record is a dict holding e
 `"image"` (a decoded array, as `tfds.data_source` returns, or encoded bytes) or `"path"`.
 
     sample_photos()                     photos that ship inside scikit-image (offline default)
+    PeriodicImages(count, size, seed)   procedural periodic patterns (lama_jax.data.periodic)
     ImageFolder("/data/places")         *.jpg/*.jpeg/*.png/*.webp under a folder, recursively
     tfds_source("places365_small", "train", data_dir=...)   an ArrayRecord TFDS dataset
 """
@@ -17,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from lama_jax.data.periodic import PeriodicImages
 from lama_jax.errors import ConfigError, InputNotFoundError
 from lama_jax.images import ImageError, list_files, to_rgb_float
 
@@ -66,16 +68,28 @@ def tfds_source(name: str, split: str, data_dir: Optional[str] = None):
     return tfds.data_source(name, split=split, data_dir=data_dir)
 
 
+# "periodic": images per split, and the seed of each (held-out splits draw other images).
+PERIODIC_COUNT = 100_000
+PERIODIC_SEEDS = {"train": 0, "validation": 1, "test": 2}
+
+
 def make_source(spec: str, split: str = "train", data_dir: Optional[str] = None):
-    """A source from a config string: "sample", "folder:/path" or "tfds:name"."""
+    """A source from a config string: "sample", "periodic" (procedural periodic images,
+    `lama_jax.data.periodic`), "folder:/path" or "tfds:name"."""
     kind, _, arg = spec.partition(":")
     if kind == "sample":
         return sample_photos()
+    if kind == "periodic":
+        if split not in PERIODIC_SEEDS:
+            raise ConfigError(f"periodic source: unknown split {split!r}; expected one of "
+                              f"{sorted(PERIODIC_SEEDS)}")
+        return PeriodicImages(PERIODIC_COUNT, seed=PERIODIC_SEEDS[split])
     if kind == "folder" and arg:
         return ImageFolder(arg)
     if kind == "tfds" and arg:
         return tfds_source(arg, split, data_dir)
-    raise ConfigError(f"unknown data source {spec!r}; use 'sample', 'folder:/path' or 'tfds:name'")
+    raise ConfigError(f"unknown data source {spec!r}; use 'sample', 'periodic', 'folder:/path' "
+                      f"or 'tfds:name'")
 
 
 def record_name(record: Record, index: int) -> str:
