@@ -28,7 +28,7 @@ from lama_jax.images import (MAX_PIXELS, ImageError, is_inside, read_image, read
 from lama_jax.inpaint import Inpainter
 from lama_jax.jobs import Job, folder_jobs, overwritten_input
 from lama_jax.model_dir import ModelDirError
-from lama_jax.xla_flags import enable_cpu_onednn
+from lama_jax.xla_flags import enable_compilation_cache, enable_cpu_onednn
 
 PROG = "lama_jax.predict"
 
@@ -73,6 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "default %(default)s, Pillow's)")
     args = parser.parse_args(argv)
     enable_cpu_onednn()
+    enable_compilation_cache()
     set_max_pixels(args.max_pixels or None)
 
     def fail(message: str) -> int:
