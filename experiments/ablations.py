@@ -124,9 +124,12 @@ def make_eval_set(folder: pathlib.Path, config: ml_collections.ConfigDict, prese
     crop, factor = config.data.crop_size, resolution // config.data.crop_size
     images = eval_dataset(source, size=resolution, batch_size=1, masks=preset(preset_name),
                           seed=config.seed, num_records=n_images)
-    masks = eval_dataset(source, size=crop, batch_size=1, masks=preset(preset_name),
-                         seed=config.seed, num_records=n_images)
+    # At the crop size the photos' own masks are the ones drawn there: no second pass.
+    masks = [None] * n_images if factor == 1 else eval_dataset(
+        source, size=crop, batch_size=1, masks=preset(preset_name), seed=config.seed,
+        num_records=n_images)
     for index, (photo, drawn) in enumerate(zip(images, masks)):
+        drawn = photo if drawn is None else drawn
         mask = np.kron(drawn["mask"][0, ..., 0], np.ones((factor, factor), np.float32))
         _write_pair(folder, index, photo["image"][0], mask)
     done.write_text("")
