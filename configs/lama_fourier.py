@@ -47,6 +47,9 @@ def get_config(arg=None):
     c.data = ml_collections.ConfigDict(dict(
         source="tfds:places365_small", split="train", data_dir="",
         crop_size=256, mask_preset="abl-04-256-mh-dist", worker_count=8,
+        # Draw masks at this side and resize them to the crop (0: at the crop size); the
+        # presets' pixel sizes are for 256 px crops.
+        mask_size=0,
         eval_source="tfds:places365_small", eval_split="validation", eval_records=200,
         eval_mask_preset="random_thick_256"))
 

@@ -98,13 +98,14 @@ def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
     train_iter = iter(train_dataset(
         source, crop_size=config.data.crop_size, batch_size=config.batch_size // processes,
         seed=config.seed, masks=mask_presets.preset(config.data.mask_preset),
-        worker_count=config.data.worker_count, shard_index=process, shard_count=processes))
+        mask_size=config.data.mask_size, worker_count=config.data.worker_count, shard_index=process, shard_count=processes))
     eval_source = make_source(config.data.eval_source, config.data.eval_split,
                               config.data.data_dir or None)
     eval_set = eval_dataset(eval_source, size=config.data.crop_size,
                             batch_size=config.eval_batch_size,
                             masks=mask_presets.preset(config.data.eval_mask_preset),
-                            seed=config.seed, num_records=config.data.eval_records)
+                            seed=config.seed, num_records=config.data.eval_records,
+                            mask_size=config.data.mask_size)
 
     # State: abstract shapes first, then a sharded restore or init.
     rng = jax.random.key(config.seed)

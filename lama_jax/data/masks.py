@@ -160,6 +160,19 @@ def mixed_mask(rng: np.random.Generator, height: int, width: int, p: MixedParams
     return mask
 
 
+def drawn_mask(rng: np.random.Generator, size: int, p: MixedParams, drawn_at: int = 0) -> Mask:
+    """A square mask [size, size] from the mixture `p`, drawn at side `drawn_at` (0: `size`)
+    and resized to `size` (a pixel becomes a hole where holes cover at least half of it), so
+    that a preset's strokes and boxes, given in pixels for `drawn_at`, keep their proportion
+    to an image of another size."""
+    if drawn_at in (0, size):
+        return mixed_mask(rng, size, size, p)
+    mask = mixed_mask(rng, drawn_at, drawn_at, p).astype(np.float32)
+    resized = cv2.resize(mask, (size, size),
+                         interpolation=cv2.INTER_AREA if drawn_at > size else cv2.INTER_NEAREST)
+    return (resized >= 0.5).astype(np.uint8)
+
+
 def _eval_preset(irregular: IrregularParams, box: Optional[BoxParams]) -> MixedParams:
     return MixedParams(irregular_proba=1.0, irregular=irregular,
                        box_proba=0.3 if box else 0.0, box=box or BoxParams())

@@ -29,7 +29,7 @@ from absl import flags
 from PIL import Image
 
 from lama_jax.errors import ConfigError
-from lama_jax.data.masks import MixedParams, mixed_mask
+from lama_jax.data.masks import MixedParams, drawn_mask
 from lama_jax.data.sources import Record, decode_rgb8, record_name
 from lama_jax.images import ImageError
 
@@ -96,10 +96,12 @@ def resize_short_side(image: np.ndarray, size: int, only_up: bool) -> np.ndarray
 
 @dataclasses.dataclass(frozen=True)
 class TrainSample:
-    """random_map transform: crop, flip and mask one decoded image."""
+    """random_map transform: crop, flip and mask one decoded image (masks drawn at side
+    `mask_size`, 0: the crop's, and resized to the crop)."""
 
     crop_size: int
     masks: MixedParams
+    mask_size: int = 0
 
     def __call__(self, element: Dict[str, Any], rng: np.random.Generator) -> Dict[str, Any]:
         image = resize_short_side(element["image"], self.crop_size, only_up=True)
@@ -109,7 +111,7 @@ class TrainSample:
         image = image[top:top + s, left:left + s]  # [S, S, 3] uint8
         if rng.random() < 0.5:
             image = image[:, ::-1]
-        mask = mixed_mask(rng, s, s, self.masks)
+        mask = drawn_mask(rng, s, self.masks, self.mask_size)
         return {"image": np.ascontiguousarray(image), "mask": mask[..., None],
                 "skipped": np.int32(element["skipped"])}
 
@@ -121,12 +123,14 @@ def to_float(batch: Dict[str, np.ndarray]) -> Batch:
 
 
 def train_dataset(source: Sequence[Record], *, crop_size: int, batch_size: int, seed: int,
-                  masks: MixedParams, worker_count: int = 0, shard_index: int = 0,
-                  shard_count: int = 1, worker_buffer_size: int = 2) -> grain.IterDataset:
-    """The infinite training pipeline of one host; `batch_size` is this host's batch."""
+                  masks: MixedParams, mask_size: int = 0, worker_count: int = 0,
+                  shard_index: int = 0, shard_count: int = 1,
+                  worker_buffer_size: int = 2) -> grain.IterDataset:
+    """The infinite training pipeline of one host; `batch_size` is this host's batch; masks
+    are drawn at side `mask_size` (0: `crop_size`) and resized to the crop."""
     ds = grain.MapDataset.source(DecodedShard(source, shard_index, shard_count))
     ds = ds.seed(seed).shuffle().repeat(None)
-    ds = ds.random_map(TrainSample(crop_size, masks))
+    ds = ds.random_map(TrainSample(crop_size, masks, mask_size))
     ds = ds.batch(batch_size, drop_remainder=True).to_iter_dataset()
     if worker_count > 0:
         # Grain's workers read absl flags; outside an absl app (notebooks, tests) mark them
@@ -140,11 +144,13 @@ def train_dataset(source: Sequence[Record], *, crop_size: int, batch_size: int, 
 
 @dataclasses.dataclass(frozen=True)
 class EvalSample:
-    """map_with_index transform: a square crop of side `size` and a fixed mask per record."""
+    """map_with_index transform: a square crop of side `size` and a fixed mask per record
+    (drawn at side `mask_size`, 0: `size`, and resized)."""
 
     size: int
     masks: MixedParams
     seed: int
+    mask_size: int = 0
 
     def __call__(self, index: int, element: Dict[str, Any]) -> Dict[str, Any]:
         image = resize_short_side(element["image"], self.size, only_up=False)
@@ -153,16 +159,17 @@ class EvalSample:
         image = image[top:top + self.size, left:left + self.size]
         rng = np.random.default_rng([self.seed, index])
         return {"image": np.ascontiguousarray(image),
-                "mask": mixed_mask(rng, self.size, self.size, self.masks)[..., None],
+                "mask": drawn_mask(rng, self.size, self.masks, self.mask_size)[..., None],
                 "skipped": np.int32(element["skipped"])}
 
 
 def eval_dataset(source: Sequence[Record], *, size: int, batch_size: int, masks: MixedParams,
-                 seed: int = 0, num_records: Optional[int] = None) -> grain.MapDataset:
+                 seed: int = 0, num_records: Optional[int] = None,
+                 mask_size: int = 0) -> grain.MapDataset:
     """A fixed validation set: the first `num_records` records, centre-cropped squares with
-    masks that depend only on (seed, record index). Finite, unshuffled; the last batch may
-    be smaller."""
+    masks that depend only on (seed, record index), drawn at side `mask_size` (0: `size`).
+    Finite, unshuffled; the last batch may be smaller."""
     ds = grain.MapDataset.source(DecodedShard(source))
     if num_records is not None:
         ds = ds[:num_records]
-    return ds.map_with_index(EvalSample(size, masks, seed)).batch(batch_size).map(to_float)
+    return ds.map_with_index(EvalSample(size, masks, seed, mask_size)).batch(batch_size).map(to_float)

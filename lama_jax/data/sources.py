@@ -71,11 +71,13 @@ def tfds_source(name: str, split: str, data_dir: Optional[str] = None):
 # "periodic": images per split, and the seed of each (held-out splits draw other images).
 PERIODIC_COUNT = 100_000
 PERIODIC_SEEDS = {"train": 0, "validation": 1, "test": 2}
+PERIODIC_SIZE = 256  # px, unless the spec names one ("periodic:64")
 
 
 def make_source(spec: str, split: str = "train", data_dir: Optional[str] = None):
-    """A source from a config string: "sample", "periodic" (procedural periodic images,
-    `lama_jax.data.periodic`), "folder:/path" or "tfds:name"."""
+    """A source from a config string: "sample", "periodic" or "periodic:SIZE" (procedural
+    periodic images of SIZE px, default 256, `lama_jax.data.periodic`), "folder:/path" or
+    "tfds:name"."""
     kind, _, arg = spec.partition(":")
     if kind == "sample":
         return sample_photos()
@@ -83,12 +85,16 @@ def make_source(spec: str, split: str = "train", data_dir: Optional[str] = None)
         if split not in PERIODIC_SEEDS:
             raise ConfigError(f"periodic source: unknown split {split!r}; expected one of "
                               f"{sorted(PERIODIC_SEEDS)}")
-        return PeriodicImages(PERIODIC_COUNT, seed=PERIODIC_SEEDS[split])
+        if arg and not (arg.isdigit() and int(arg) >= 8):
+            raise ConfigError(f"data source {spec!r}: the size after 'periodic:' must be a "
+                              f"whole number of pixels, 8 or more")
+        return PeriodicImages(PERIODIC_COUNT, size=int(arg or PERIODIC_SIZE),
+                              seed=PERIODIC_SEEDS[split])
     if kind == "folder" and arg:
         return ImageFolder(arg)
     if kind == "tfds" and arg:
         return tfds_source(arg, split, data_dir)
-    raise ConfigError(f"unknown data source {spec!r}; use 'sample', 'periodic', 'folder:/path' "
+    raise ConfigError(f"unknown data source {spec!r}; use 'sample', 'periodic[:SIZE]', 'folder:/path' "
                       f"or 'tfds:name'")
 
 

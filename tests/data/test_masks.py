@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from lama_jax.data.masks import (PRESETS, TRAIN_PRESET, BoxParams, IrregularParams, MixedParams,
-                                 OutpaintingParams, box_mask, irregular_mask, mixed_mask,
-                                 outpainting_mask, preset)
+                                 OutpaintingParams, box_mask, drawn_mask, irregular_mask,
+                                 mixed_mask, outpainting_mask, preset)
 
 N_MASKS = 4000  # as the official statistics
 
@@ -88,3 +88,15 @@ def test_mixture_renormalises_and_inverts():
     assert mixed_mask(np.random.default_rng(0), 128, 128, inverted).mean() > 0.5
     with pytest.raises(ValueError, match="unknown mask preset"):
         preset("random_huge_2048")
+
+
+def test_masks_drawn_at_the_presets_size_keep_their_coverage_at_a_smaller_crop():
+    # 64 px crops with masks drawn at 256 px: the same holes, a quarter of the side.
+    params = PRESETS[TRAIN_PRESET]
+    drawn = [drawn_mask(np.random.default_rng([9, i]), 256, params) for i in range(300)]
+    small = [drawn_mask(np.random.default_rng([9, i]), 64, params, drawn_at=256)
+             for i in range(300)]
+    assert small[0].shape == (64, 64) and set(np.unique(small[0])) <= {0, 1}
+    assert abs(np.mean([m.mean() for m in small]) - np.mean([m.mean() for m in drawn])) < 0.01
+    np.testing.assert_array_equal(drawn_mask(np.random.default_rng(1), 64, params, drawn_at=64),
+                                  mixed_mask(np.random.default_rng(1), 64, 64, params))

@@ -37,3 +37,8 @@ def test_held_out_splits_and_the_pipeline():
     assert batch["image"].shape == (2, 64, 64, 3)
     with pytest.raises(ValueError, match="unknown split"):
         make_source("periodic", "dev")
+    small = make_source("periodic:64", "validation")
+    assert small[0]["image"].shape == (64, 64, 3) and len(small) == len(validation)
+    for bad in ("periodic:big", "periodic:4"):
+        with pytest.raises(ValueError, match="whole number of pixels"):
+            make_source(bad, "train")
