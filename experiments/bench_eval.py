@@ -19,23 +19,12 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lama_jax.scoring import MetricNets, score_batch
 from lama_jax.metrics.fid import FEATURE_DIM, frechet_distance
-from lama_jax.metrics.lpips import LPIPS
-from lama_jax.models.backbones import FIDInceptionV3
 from lama_jax.parallel import batch_sharding, make_mesh, replicated
 from lama_jax.xla_flags import enable_cpu_onednn
-
-
-def random_nets() -> MetricNets:
-    """Freshly initialised Inception and LPIPS weights (speed does not depend on them)."""
-    x = jnp.zeros((1, 64, 64, 3), jnp.float32)
-    key = jax.random.key(0)
-    return MetricNets(jax.jit(FIDInceptionV3().init)(key, jnp.zeros((1, 299, 299, 3))),
-                      jax.jit(LPIPS().init)(key, x, x))
 
 
 def time_scoring(nets: MetricNets, size: int, batch: int, repeats: int) -> tuple[float, float]:
@@ -44,7 +33,8 @@ def time_scoring(nets: MetricNets, size: int, batch: int, repeats: int) -> tuple
     nets = jax.device_put(nets, replicated(mesh))
     rng = np.random.default_rng(0)
     images = jax.device_put([rng.random((batch, size, size, 3), dtype=np.float32)
-                             for _ in range(2)], batch_sharding(mesh))
+                             for _ in range(2)] + [np.ones((batch, size, size), np.float32)],
+                            batch_sharding(mesh))
     with jax.default_matmul_precision("highest"):
         start = time.perf_counter()
         jax.block_until_ready(score_batch(nets, *images))
@@ -70,7 +60,7 @@ def main() -> None:
     print(f"backend {jax.default_backend()} ({device.device_kind}, {jax.local_device_count()} "
           f"local devices), jax {jax.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus\n")
-    nets = random_nets()
+    nets = MetricNets.random()  # speed does not depend on the weights
     print("| size | batch | compile + first (s) | step (s) | images/s |")
     print("|---|---|---|---|---|")
     for size in args.sizes:

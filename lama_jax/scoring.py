@@ -7,10 +7,11 @@
     write_report(output, summary, method, data)
 
 Per image: SSIM (11x11 Gaussian window, zero padding), LPIPS (v0.1, VGG16) and the
-2048-d pool3 features of pytorch-fid's Inception for the result and the original, computed
-in one jitted step on batches split over the devices of a mesh while the next photos are read
-ahead on threads. FID is then one Fréchet distance over the whole set and one per tenth of
-hole area (the official grouping).
+2048-d pool3 features of pytorch-fid's Inception for the result and the original (and PSNR
+and the mean absolute error in the hole, which the official evaluator does not report),
+computed in one jitted step on batches split over the devices of a mesh while the next photos
+are read ahead on threads. FID is then one Fréchet distance over the whole set and one per
+tenth of hole area (the official grouping).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from lama_jax.images import check_size, png_bytes, read_image, read_mask, to_uin
 from lama_jax.inpaint import Inpainter
 from lama_jax.jobs import Job
 from lama_jax.metrics.fid import FEATURE_DIM, frechet_distance, pool3_features
-from lama_jax.metrics.fidelity import ssim
+from lama_jax.metrics.fidelity import masked_l1, psnr, ssim
 from lama_jax.metrics.lpips import LPIPS, default_heads, lpips
 from lama_jax.models.backbones import FIDInceptionV3
 from lama_jax.models.variables import Variables, abstract_variables
@@ -48,10 +49,11 @@ FID_SCALE = 100  # of the official integral score `lpips_fid100_f1`
 REPORT_FILES = ("metrics.json", "metrics.md", "metrics.png")  # written by `write_report`
 
 class MetricNets(NamedTuple):
-    """Weights of the networks behind FID and LPIPS (a pytree)."""
+    """Weights of the networks behind FID and LPIPS (a pytree). `MetricNets(None, None)`
+    scores without them: SSIM, PSNR and hole L1 only, FID and LPIPS reported as None."""
 
-    inception: Variables
-    lpips: Variables
+    inception: Optional[Variables]
+    lpips: Optional[Variables]
 
     @classmethod
     def load(cls, inception_path: str, lpips_path: str) -> "MetricNets":
@@ -64,8 +66,8 @@ class MetricNets(NamedTuple):
 
     @classmethod
     def random(cls, seed: int = 0) -> "MetricNets":
-        """Randomly initialised networks, for offline smoke runs of the pipeline only: the FID
-        and LPIPS they give mean nothing (SSIM does not use them)."""
+        """Randomly filled networks, for benchmarks and offline runs of the pipeline only: the
+        FID and LPIPS they give mean nothing (SSIM does not use them)."""
         probe = (1, 64, 64, 3)
         shapes = cls(abstract_variables(FIDInceptionV3(), (1, 299, 299, 3)),
                      abstract_variables(LPIPS(), probe, probe))
@@ -84,14 +86,21 @@ class MetricNets(NamedTuple):
 
 
 @jax.jit
-def score_batch(nets: MetricNets, predicted: jax.Array, target: jax.Array) -> Dict[str, jax.Array]:
-    """Per-image metrics of results [B, H, W, 3] against originals [B, H, W, 3] in [0, 1]:
-    `ssim` and `lpips` [B], and the FID features of both, `features_predicted` and
-    `features_target` [B, 2048]."""
-    batch = predicted.shape[0]
-    features = pool3_features(nets.inception, jnp.concatenate([predicted, target]))  # [2B, 2048]
-    return {"ssim": ssim(predicted, target), "lpips": lpips(nets.lpips, predicted, target),
-            "features_predicted": features[:batch], "features_target": features[batch:]}
+def score_batch(nets: MetricNets, predicted: jax.Array, target: jax.Array,
+                hole: jax.Array) -> Dict[str, jax.Array]:
+    """Per-image metrics of results [B, H, W, 3] against originals [B, H, W, 3] in [0, 1]
+    with holes [B, H, W] (1 = hole): `ssim`, `psnr` and `hole_l1` [B]; `lpips` [B] and the
+    FID features of both, `features_predicted` and `features_target` [B, 2048], where `nets`
+    has their networks."""
+    scores = {"ssim": ssim(predicted, target), "psnr": psnr(predicted, target),
+              "hole_l1": masked_l1(predicted, target, hole[..., None])}
+    if nets.lpips is not None:
+        scores["lpips"] = lpips(nets.lpips, predicted, target)
+    if nets.inception is not None:
+        batch = predicted.shape[0]
+        features = pool3_features(nets.inception, jnp.concatenate([predicted, target]))  # [2B, 2048]
+        scores.update(features_predicted=features[:batch], features_target=features[batch:])
+    return scores
 
 
 # ------------------------------------------------------------------------------------------
@@ -111,14 +120,19 @@ def bin_names(bins: int = AREA_BINS) -> List[str]:
     return [f"{edges[k]:.{digits}f}-{edges[k + 1]:.{digits}f}%" for k in range(bins)]
 
 
+PER_IMAGE = ("lpips", "ssim", "psnr", "hole_l1")  # the metrics summarised by mean and std
+
+
 def _group(values: Dict[str, np.ndarray], index: np.ndarray) -> Dict[str, Optional[float]]:
-    """FID (None below two images, where it is undefined), mean and std of LPIPS and SSIM."""
-    fid = (frechet_distance(values["features_predicted"][index],
-                            values["features_target"][index]) if len(index) > 1 else None)
+    """FID (None below two images, where it is undefined, or without features), mean and
+    std of each per-image metric (None where it was not scored)."""
+    fid = (frechet_distance(values["features_predicted"][index], values["features_target"][index])
+           if len(index) > 1 and "features_predicted" in values else None)
     out: Dict[str, Optional[float]] = {"images": int(len(index)), "fid": fid}
-    for name in ("lpips", "ssim"):
-        scores = np.asarray(values[name][index], np.float64)
-        out[name], out[f"{name}_std"] = float(scores.mean()), float(scores.std())
+    for name in PER_IMAGE:
+        scores = np.asarray(values[name][index], np.float64) if name in values else None
+        out[name] = None if scores is None else float(scores.mean())
+        out[f"{name}_std"] = None if scores is None else float(scores.std())
     return out
 
 
@@ -130,13 +144,14 @@ def lpips_fid100_f1(lpips_mean: float, fid: float) -> float:
 
 
 def summarize(per_image: Dict[str, np.ndarray], bins: int = AREA_BINS) -> Dict:
-    """Totals and per-bin metrics from per-image results (`area`, `ssim`, `lpips`,
-    `features_predicted`, `features_target`). Empty bins are left out, as officially;
+    """Totals and per-bin metrics from per-image results (`area`, `ssim`, and where scored
+    `psnr`, `hole_l1`, `lpips`, `features_predicted`, `features_target`). Empty bins are
+    left out, as officially;
     `bins=0` gives the totals alone (each FID costs a 2048 x 2048 matrix square root)."""
     n = len(per_image["area"])
     summary = _group(per_image, np.arange(n))
     summary["lpips_fid100_f1"] = (lpips_fid100_f1(summary["lpips"], summary["fid"])
-                                  if summary["fid"] is not None else None)
+                                  if None not in (summary["fid"], summary["lpips"]) else None)
     if bins == 0:
         summary["bins"] = []
         return summary
@@ -195,9 +210,10 @@ def _same_shape_batches(samples: Iterable[_Sample], size: int) -> Iterator[List[
 def score_jobs(jobs: Sequence[Job], nets: MetricNets, inpainter: Optional[Inpainter] = None,
                batch_size: int = 8, mesh: Optional[Mesh] = None,
                progress: bool = True) -> Dict[str, np.ndarray]:
-    """Per-image results for every job, in order: `area` (hole fraction), `ssim`, `lpips`
-    [N] and FID features `features_predicted`, `features_target` [N, 2048] (preallocated:
-    30,000 images take 0.5 GB).
+    """Per-image results for every job, in order: `area` (hole fraction), `ssim`, `psnr`,
+    `hole_l1` [N] and, where `nets` has their networks, `lpips` [N] and FID features
+    `features_predicted`, `features_target` [N, 2048] (preallocated: 30,000 images take
+    0.5 GB).
 
     With an `inpainter`, each photo is inpainted, its result written to `job.output` as an
     8-bit PNG and scored as written; without, `job.output` is the result to score. Batches
@@ -208,10 +224,12 @@ def score_jobs(jobs: Sequence[Job], nets: MetricNets, inpainter: Optional[Inpain
     batch_size = -(-batch_size // mesh.size) * mesh.size
     nets = jax.device_put(nets, replicated(mesh))
     n = len(jobs)
-    out = {"area": np.zeros(n, np.float32), "ssim": np.zeros(n, np.float32),
-           "lpips": np.zeros(n, np.float32),
-           "features_predicted": np.zeros((n, FEATURE_DIM), np.float32),
-           "features_target": np.zeros((n, FEATURE_DIM), np.float32)}
+    out = {name: np.zeros(n, np.float32) for name in ("area", "ssim", "psnr", "hole_l1")}
+    if nets.lpips is not None:
+        out["lpips"] = np.zeros(n, np.float32)
+    if nets.inception is not None:
+        out.update(features_predicted=np.zeros((n, FEATURE_DIM), np.float32),
+                   features_target=np.zeros((n, FEATURE_DIM), np.float32))
     tasks = [lambda i=i, job=job: _read(i, job, inpainter is None) for i, job in enumerate(jobs)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool, \
             tqdm(total=n, desc="evaluating", unit="image", disable=not progress,
@@ -229,7 +247,8 @@ def score_jobs(jobs: Sequence[Job], nets: MetricNets, inpainter: Optional[Inpain
                 predicted = results.astype(np.float32) / 255.0
             else:
                 predicted = np.stack([s.predicted for s in filled])
-            sharded = jax.device_put((predicted, images), batch_sharding(mesh))
+            holes = np.stack([s.hole for s in filled]).astype(np.float32)  # [B, H, W]
+            sharded = jax.device_put((predicted, images, holes), batch_sharding(mesh))
             scores = jax.device_get(score_batch(nets, *sharded))
             for row, s in enumerate(batch):
                 out["area"][s.index] = s.hole.mean()
@@ -251,9 +270,12 @@ def _fmt(value: Optional[float], digits: int) -> str:
 def markdown_report(summary: Dict, method: str, data: str) -> str:
     """Tables in the paper's format (FID to 2 decimals, LPIPS to 3), in total and by area."""
     lines = [f"# {method} on {data} ({summary['images']} images)", "",
-             "| Method | FID ↓ | LPIPS ↓ | SSIM ↑ |", "|---|---|---|---|",
+             "| Method | FID ↓ | LPIPS ↓ | SSIM ↑ | PSNR dB ↑ | hole L1 ↓ |",
+             "|---|---|---|---|---|---|",
              f"| {method} | {_fmt(summary['fid'], 2)} | {_fmt(summary['lpips'], 3)} | "
-             f"{_fmt(summary['ssim'], 3)} |", "", "By hole area (FID needs two or more images):",
+             f"{_fmt(summary['ssim'], 3)} | {_fmt(summary['psnr'], 2)} | "
+             f"{_fmt(summary['hole_l1'], 4)} |", "",
+             "By hole area (FID needs two or more images):",
              "", "| Hole area | Images | FID ↓ | LPIPS ↓ | SSIM ↑ |", "|---|---|---|---|---|"]
     lines += [f"| {b['area']} | {b['images']} | {_fmt(b['fid'], 2)} | {_fmt(b['lpips'], 3)} | "
               f"{_fmt(b['ssim'], 3)} |" for b in summary["bins"]]

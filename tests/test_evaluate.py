@@ -8,7 +8,8 @@ from PIL import Image
 
 from lama_jax.convert import convert_checkpoint
 from lama_jax.evaluate import main
-from lama_jax.scoring import area_bins, bin_names, lpips_fid100_f1, summarize
+from lama_jax.scoring import (MetricNets, area_bins, bin_names, lpips_fid100_f1, score_batch,
+                              summarize)
 from lama_jax.images import read_image
 from lama_jax.metrics.fid import frechet_distance, pool3_features
 from lama_jax.metrics.fidelity import ssim
@@ -81,6 +82,21 @@ def test_summary_totals_and_bins():
         ("0-10%", 20), ("30-40%", 19), ("40-50%", 1)]
     assert summary["bins"][1]["ssim"] == pytest.approx(per_image["ssim"][20:39].mean())
     assert summary["bins"][2]["fid"] is None  # undefined for one image, as officially (NaN)
+
+
+def test_scoring_without_networks_gives_pixel_metrics_only():
+    target = np.full((2, 16, 16, 3), 0.5, np.float32)
+    predicted, hole = target.copy(), np.zeros((2, 16, 16), np.float32)
+    hole[:, :8] = 1  # the top half
+    predicted[0, :8] += 0.2  # wrong in the hole by 0.2
+    scores = jax.device_get(score_batch(MetricNets(None, None), predicted, target, hole))
+    assert set(scores) == {"ssim", "psnr", "hole_l1"}
+    np.testing.assert_allclose(scores["hole_l1"], [0.2, 0.0], atol=1e-6)
+    np.testing.assert_allclose(scores["psnr"][0], 10 * np.log10(1 / (0.5 * 0.04)), rtol=1e-5)
+    summary = summarize({"area": np.full(2, 0.5), **scores}, bins=0)
+    assert summary["fid"] is None and summary["lpips"] is None
+    assert summary["lpips_fid100_f1"] is None
+    assert summary["hole_l1"] == pytest.approx(0.1)
 
 
 # Six images give singular 2048x2048 covariances: SciPy warns, as it does for pytorch-fid.
