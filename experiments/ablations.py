@@ -23,8 +23,20 @@ scaled up (so every resolution has the same holes relative to the image), and wr
 
 Scales:
 - `smoke`: tiny models (ngf 8, a sixth of the blocks), 80 px crops of the bundled photos, two
-  steps, random perceptual and metric networks: the whole pipeline in minutes on a laptop,
-  numbers meaningless. The tests run it.
+  steps, random perceptual networks, scored without FID and LPIPS (SSIM, PSNR and L1 in the
+  hole): the whole pipeline in a minute or two on a laptop, numbers meaningless. The tests
+  run it.
+- `cpu`: the study of the paper's two claims that fits on a laptop CPU: Table 2's Fourier,
+  Regular and Dilated rows as small generators of nearly equal size (ngf 24, two
+  downsamplings; 6 FFC blocks against 4 regular or dilated ones: 0.68M, 0.78M and 0.78M
+  parameters), trained for the same steps on 64 px procedural periodic images
+  (`periodic:64`, `lama_jax.data.periodic`) with the wide training masks drawn at 256 px
+  and scaled down, then scored on held-out images (SSIM, PSNR, L1 in the hole; no FID or
+  LPIPS: their pretrained networks cannot be had offline). Figure 6 renders the held-out
+  pictures at 64, 128 and 256 px (the same pictures in more detail, periods growing with
+  the resolution) and writes grids of examples. No perceptual loss either (its ResNet
+  needs ADE20K weights): the hole is trained with L1 beside the adversarial and
+  feature-matching losses.
 - `paper`: the official recipe of each row on its configured data (Places365 by default),
   evaluated at 256 px on 2,000 validation images; needs the weight files named above.
 """
@@ -50,7 +62,7 @@ from lama_jax.data.masks import preset  # noqa: E402
 from lama_jax.data.pipeline import eval_dataset  # noqa: E402
 from lama_jax.data.sources import make_source  # noqa: E402
 from lama_jax.files import write_atomic  # noqa: E402
-from lama_jax.images import png_bytes, to_uint8  # noqa: E402
+from lama_jax.images import png_bytes, read_image, read_mask, to_uint8  # noqa: E402
 from lama_jax.inpaint import Inpainter  # noqa: E402
 from lama_jax.jobs import folder_jobs  # noqa: E402
 from lama_jax.model_dir import load_model  # noqa: E402
@@ -66,14 +78,20 @@ EVAL_SETS = {"narrow": "random_thin_256", "wide": "random_thick_256"}
 @dataclasses.dataclass(frozen=True)
 class Scale:
     """How big a run is: the evaluation images, the hole-area bins of the reports (0: totals
-    only) and, for figure 6, the test resolutions."""
+    only), for figure 6 the test resolutions, and the rows it can train (None: all)."""
 
     eval_images: int
     area_bins: int
     resolutions: tuple  # multiples of the crop size
+    rows: Optional[tuple] = None
 
 
+# The cpu scale's generators: (ngf, blocks), parameters within 15 % of each other.
+CPU_GENERATORS = {"t2_fourier": (24, 6), "t2_regular": (24, 4), "t2_dilated": (24, 4)}
+CPU_STEPS = 500
 SCALES = {"smoke": Scale(eval_images=8, area_bins=0, resolutions=(80, 160)),
+          "cpu": Scale(eval_images=200, area_bins=0, resolutions=(64, 128, 256),
+                       rows=tuple(CPU_GENERATORS)),
           "paper": Scale(eval_images=2000, area_bins=AREA_BINS,
                          resolutions=(256, 512, 768, 1024, 1536))}
 
@@ -95,6 +113,16 @@ def row_config(name: str, scale: str, weights: argparse.Namespace) -> ml_collect
         config.update(batch_size=8, eval_batch_size=4, num_train_steps=2, log_every=1,
                       eval_every=2, checkpoint_every=2)
         return config
+    if scale == "cpu":
+        ngf, blocks = CPU_GENERATORS[name]
+        config.generator.update(ngf=ngf, n_blocks=blocks, n_downsampling=2)
+        config.discriminator.update(ndf=32, n_layers=3)
+        config.losses.update(hrf_perceptual_weight=0.0, l1_weight_missing=10.0)
+        config.data.update(source="periodic:64", eval_source="periodic:64", eval_records=16,
+                           crop_size=64, mask_size=256, worker_count=0)
+        config.update(batch_size=8, eval_batch_size=16, num_train_steps=CPU_STEPS,
+                      log_every=100, eval_every=CPU_STEPS, checkpoint_every=250)
+        return config
     if config.losses.kind == "pconv":
         config.losses.vgg16_weights_path = weights.vgg16_weights or ""
         return config
@@ -110,24 +138,31 @@ def _write_pair(folder: pathlib.Path, index: int, image: np.ndarray, mask: np.nd
     write_atomic(str(folder / f"{index:05d}_mask000.png"), png_bytes((mask > 0).astype(np.uint8) * 255))
 
 
+def _source_at(spec: str, resolution: int) -> str:
+    """The evaluation source at `resolution`: procedural periodic images are rendered there
+    (the same pictures in more detail), photos are resized by the pipeline."""
+    return f"periodic:{resolution}" if spec.partition(":")[0] == "periodic" else spec
+
+
 def make_eval_set(folder: pathlib.Path, config: ml_collections.ConfigDict, preset_name: str,
                   n_images: int, resolution: int) -> pathlib.Path:
     """`n_images` validation photos centre-cropped to `resolution` with masks of `preset_name`
-    drawn at the training crop size and scaled up (nearest) to `resolution`, written once in
-    the layout `lama_jax.evaluate` reads."""
+    drawn as in training (at the crop size, or at `data.mask_size` and resized to it) and
+    scaled up (nearest) to `resolution`, written once in the layout `lama_jax.evaluate`
+    reads."""
     done = folder / "complete"
     if done.exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    source = make_source(config.data.eval_source, config.data.eval_split,
-                         config.data.data_dir or None)
+    spec, split, data_dir = config.data.eval_source, config.data.eval_split, config.data.data_dir
     crop, factor = config.data.crop_size, resolution // config.data.crop_size
-    images = eval_dataset(source, size=resolution, batch_size=1, masks=preset(preset_name),
-                          seed=config.seed, num_records=n_images)
+    drawn = dict(batch_size=1, masks=preset(preset_name), seed=config.seed, num_records=n_images,
+                 mask_size=config.data.mask_size)
+    images = eval_dataset(make_source(_source_at(spec, resolution), split, data_dir or None),
+                          size=resolution, **drawn)
     # At the crop size the photos' own masks are the ones drawn there: no second pass.
     masks = [None] * n_images if factor == 1 else eval_dataset(
-        source, size=crop, batch_size=1, masks=preset(preset_name), seed=config.seed,
-        num_records=n_images)
+        make_source(spec, split, data_dir or None), size=crop, **drawn)
     for index, (photo, drawn) in enumerate(zip(images, masks)):
         drawn = photo if drawn is None else drawn
         mask = np.kron(drawn["mask"][0, ..., 0], np.ones((factor, factor), np.float32))
@@ -164,19 +199,20 @@ def score(model_dir: pathlib.Path, data: pathlib.Path, output: pathlib.Path, net
 
 
 def _metric_nets(args: argparse.Namespace) -> MetricNets:
-    if args.scale == "smoke":
-        return MetricNets.random()
+    if args.scale in ("smoke", "cpu"):  # pixel metrics only
+        return MetricNets(inception=None, lpips=None)
     if not (args.inception_weights and args.lpips_weights):
         raise SystemExit("ablations.py: error: --scale paper needs --inception-weights and "
                          "--lpips-weights (pytorch-fid's Inception, torchvision's VGG16)")
     return MetricNets.load(args.inception_weights, args.lpips_weights)
 
 
-def _fmt(summary: Optional[Dict]) -> str:
-    if summary is None:
-        return "-"
-    fid = "-" if summary["fid"] is None else f"{summary['fid']:.2f}"
-    return f"{fid} / {summary['lpips']:.3f} / {summary['ssim']:.3f}"
+METRICS = (("fid", 2), ("lpips", 3), ("ssim", 3), ("psnr", 2), ("hole_l1", 4))  # (key, digits)
+
+
+def _fmt(summary: Dict) -> str:
+    return " / ".join("-" if summary.get(key) is None else f"{summary[key]:.{digits}f}"
+                      for key, digits in METRICS)
 
 
 def _paper(value) -> str:
@@ -224,9 +260,10 @@ def run_table(table: str, names: List[str], args: argparse.Namespace) -> Dict:
         })
     for r in records:  # the per-image arrays stay in the rows' metrics.json
         for kind in ("narrow", "wide"):
-            r[kind] = {k: r[kind][k] for k in ("images", "fid", "lpips", "ssim")}
+            r[kind] = {k: r[kind].get(k) for k in ("images", *dict(METRICS))}
     paper_cols = ("segmentation",) if table == "3" else ("narrow", "wide")
-    lines = [f"# Table {table} ({args.scale} scale; ours: FID / LPIPS / SSIM, paper: FID / LPIPS)",
+    lines = [f"# Table {table} ({args.scale} scale; ours: FID / LPIPS / SSIM / PSNR dB / L1 in the "
+             f"hole, paper: FID / LPIPS)",
              "", "| row | official config | ours narrow | ours wide | "
              + " | ".join(f"paper {c}" for c in paper_cols)
              + " | params | GFLOP / image | images seen | wall time s |",
@@ -261,12 +298,16 @@ def run_figure6(names: List[str], args: argparse.Namespace) -> Dict:
                                  EVAL_SETS["wide"], SCALES[args.scale].eval_images, resolution)
             summary = score(model_dir, data, workdir / "rows" / name / f"eval_wide{suffix}",
                             nets, args.batch_size, SCALES[args.scale].area_bins)
-            points.append({"resolution": resolution, "fid": summary["fid"],
-                           "lpips": summary["lpips"], "ssim": summary["ssim"]})
+            points.append({"resolution": resolution,
+                           **{key: summary.get(key) for key, _ in METRICS}})
         curves[name] = points
     record = {"figure": 6, "scale": args.scale, "curves": curves}
     write_atomic(str(workdir / "figure6.json"), (json.dumps(record, indent=2) + "\n").encode())
     write_atomic(str(workdir / "figure6.png"), _plot_figure6(curves))
+    for resolution in SCALES[args.scale].resolutions:
+        suffix = "" if resolution == crop else f"_{resolution}"
+        write_atomic(str(workdir / f"figure6_examples_{resolution}.png"),
+                     _example_grid(workdir, names, f"wide_{crop}{suffix}", f"eval_wide{suffix}"))
     print(json.dumps(record, indent=2))
     return record
 
@@ -278,20 +319,40 @@ def _plot_figure6(curves: Dict[str, List[Dict]]) -> bytes:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    labels = {"fid": "FID ↓", "lpips": "LPIPS ↓", "ssim": "SSIM ↑", "psnr": "PSNR dB ↑",
+              "hole_l1": "L1 in the hole ↓"}
+    scored = [key for key in labels  # the metrics this scale scored
+              if all(p[key] is not None for points in curves.values() for p in points)]
+    fig, axes = plt.subplots(1, len(scored), figsize=(4 * len(scored), 3.8),
+                             constrained_layout=True, squeeze=False)
     for name, points in curves.items():
         label = rows_lib.ROWS[name].label
         resolutions = [p["resolution"] for p in points]
-        axes[0].plot(resolutions, [p["fid"] for p in points], "o-", label=label)
-        axes[1].plot(resolutions, [p["lpips"] for p in points], "o-", label=label)
-    for ax, metric in zip(axes, ("FID (wide masks) ↓", "LPIPS (wide masks) ↓")):
-        ax.set(xlabel="test resolution (px)", ylabel=metric)
+        for ax, key in zip(axes[0], scored):
+            ax.plot(resolutions, [p[key] for p in points], "o-", label=label)
+    for ax, key in zip(axes[0], scored):
+        ax.set(xlabel="test resolution (px)", ylabel=f"{labels[key]} (wide masks)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0][0].legend(fontsize=7)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _example_grid(workdir: pathlib.Path, names: List[str], data: str, scores: str,
+                  examples: int = 6) -> bytes:
+    """PNG of the first `examples` images of the set `data`: masked input, each row's result
+    (from its scores folder `scores`) and the original, side by side."""
+    folder = workdir / "eval" / data
+    rows = []
+    for index in range(examples):
+        original = read_image(str(folder / f"{index:05d}.png"))[0]  # [H, W, 3]
+        hole = read_mask(str(folder / f"{index:05d}_mask000.png"))[..., None] > 0
+        results = [read_image(str(workdir / "rows" / name / scores / "predictions"
+                                  / f"{index:05d}_mask000.png"))[0] for name in names]
+        rows.append(np.concatenate([np.where(hole, 1.0, original), *results, original], axis=1))
+    return png_bytes(to_uint8(np.concatenate(rows, axis=0)))
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -318,6 +379,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"--rows: {unknown} are not rows of this "
                      f"{'table' if args.table else 'figure'}; its rows are {known}")
+    if SCALES[args.scale].rows is not None:
+        args.rows = args.rows or [r for r in known if r in SCALES[args.scale].rows]
+        if not args.rows or set(args.rows) - set(SCALES[args.scale].rows):
+            parser.error(f"--scale {args.scale} trains only the rows "
+                         f"{list(SCALES[args.scale].rows)}")
     return args
 
 

@@ -1,16 +1,33 @@
-"""The ablation rows build what they claim, and the runner's smoke scale runs end to end."""
+"""The ablation rows build what they claim, and the runner's scales and command line."""
 
-import json
-import os
+import importlib.util
 import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from configs import ablations
 from lama_jax.model_dir import generator_abstract_variables
+from lama_jax.models.variables import param_count
 from lama_jax.state import build_networks
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def runner():
+    """experiments/ablations.py as a module (its neighbours importable, as when run)."""
+    spec = importlib.util.spec_from_file_location("ablations_runner",
+                                                  ROOT / "experiments" / "ablations.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    return module
 
 
 def test_every_row_builds_the_model_and_losses_it_claims():
@@ -53,42 +70,31 @@ def test_every_row_builds_the_model_and_losses_it_claims():
         f"dil_{i}": (3, 3, 128, 512) for i in range(4)}
 
 
-def _run(args, tmp_path):
-    # The second run loads the first one's compiled programs from a persistent cache.
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5"}
-    done = subprocess.run([sys.executable, "experiments/ablations.py", *args, "--scale", "smoke",
-                           "--workdir", str(tmp_path / "run")], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+# The smoke scale of Table 2 and Figure 6 runs end to end in the ablations notebook's test
+# (tests/test_notebooks.py).
 
 
-def test_smoke_scale_of_table_2_and_figure_6_runs_end_to_end(tmp_path):
-    _run(["--table", "2", "--rows", "t2_fourier"], tmp_path)
-    tmp_path = tmp_path / "run"
-    table = json.loads((tmp_path / "table2.json").read_text())
-    (row,) = table["rows"]
-    assert row["row"] == "t2_fourier" and row["paper"]["wide"] == [2.21, 0.135]
-    assert row["images_seen"] == 16 and row["parameters"] > 0 and row["wall_time_s"] > 0
-    for kind in ("narrow", "wide"):
-        assert row[kind]["images"] == 8 and 0 < row[kind]["ssim"] < 1
-    assert "| Base, Fourier (27M, 9 blocks) | ablv2_work_ffc075.yaml |" in (
-        tmp_path / "table2.md").read_text()
-    trained = (tmp_path / "rows" / "t2_fourier" / "wall_time_s.json").read_text()
-
-    # Figure 6 reuses the trained row (no retraining) and scores it at 80 and 160 px.
-    _run(["--figure", "6", "--rows", "t2_fourier"], tmp_path.parent)
-    assert (tmp_path / "rows" / "t2_fourier" / "wall_time_s.json").read_text() == trained
-    curve = json.loads((tmp_path / "figure6.json").read_text())["curves"]["t2_fourier"]
-    assert [p["resolution"] for p in curve] == [80, 160]
-    assert (tmp_path / "figure6.png").read_bytes()[:4] == b"\x89PNG"
-
-
-def test_unknown_rows_are_one_line(tmp_path):
+@pytest.mark.parametrize("rows,scale,error", [
+    ("t3_vgg19", "smoke", "are not rows of this table"),
+    ("t2_deep_regular", "cpu", "--scale cpu trains only the rows")])
+def test_unknown_rows_are_one_line(tmp_path, rows, scale, error):
     done = subprocess.run([sys.executable, "experiments/ablations.py", "--table", "2", "--rows",
-                           "t3_vgg19", "--scale", "smoke", "--workdir", str(tmp_path)],
+                           rows, "--scale", scale, "--workdir", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2 and "are not rows of this table" in done.stderr
+    assert done.returncode == 2 and error in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cpu_scale_trains_equal_sized_generators_on_periodic_images(runner):
+    counts = {}
+    for name in runner.CPU_GENERATORS:
+        config = runner.row_config(name, "cpu", None)
+        nets = build_networks(config)
+        assert nets.generator.config.kind == ablations.get_config(name).generator.kind
+        assert nets.backbone is None and config.losses.l1_weight_missing > 0  # no HRFPL offline
+        assert (config.data.source, config.data.crop_size, config.data.mask_size) == (
+            "periodic:64", 64, 256)
+        counts[name] = param_count(generator_abstract_variables(nets.generator.config))
+    assert max(counts.values()) <= 1.2 * min(counts.values()), counts
+    args = runner.parse_args(["--table", "2", "--scale", "cpu", "--workdir", "unused"])
+    assert args.rows == ["t2_fourier", "t2_dilated", "t2_regular"]
