@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import jax
 import ml_collections
@@ -74,18 +74,21 @@ def _check_finite(metrics: Dict[str, np.ndarray], step: int, last_saved: Optiona
                                f"{kept}")
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       writers: Sequence[Any] = ()) -> TrainState:
     """Trains (or resumes) the run in `workdir`; returns the final state. A second run on the
-    same workdir is refused with `LockedError` while the first one lives."""
+    same workdir is refused with `LockedError` while the first one lives. `writers` (clu
+    metric writers, e.g. `lama_jax.notebook.LiveView`) get the metrics and validation grids
+    too, beside the TensorBoard files."""
     os.makedirs(workdir, exist_ok=True)
     with contextlib.ExitStack() as lock:
         if jax.process_index() == 0:  # the other hosts of a run share process 0's workdir
             lock.enter_context(exclusive_lock(os.path.join(workdir, LOCK_FILE),
                                               f"workdir {workdir}"))
-        return _train(config, workdir)
+        return _train(config, workdir, writers)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+def _train(config: ml_collections.ConfigDict, workdir: str, writers: Sequence[Any]) -> TrainState:
     process, processes = jax.process_index(), jax.process_count()
     if config.batch_size % jax.device_count():
         raise ConfigError(f"batch_size {config.batch_size} must be divisible by the number of "
@@ -134,6 +137,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
                       in_shardings=(shardings, replicated(mesh)), out_shardings=replicated(mesh))
 
     writer = metric_writers.create_default_writer(workdir, just_logging=process > 0)
+    if writers:
+        writer = metric_writers.MultiWriter([writer, *writers])
     writer.write_hparams({k: str(v) for k, v in config.to_dict().items()})
     report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps,
                                              writer=writer, every_steps=config.log_every)

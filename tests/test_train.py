@@ -183,15 +183,6 @@ def test_init_from_converted_checkpoint(tmp_path, reference):
     assert 0 < np.abs(after - before).max() < 0.01  # one Adam step (lr 1e-3) away
 
 
-def test_demo_config_runs_its_first_steps(tmp_path):
-    config = demo.get_config()
-    config.update(num_train_steps=2, log_every=1, eval_every=2, batch_size=8)  # 8 test devices
-    config.data.eval_records = 2
-    train_and_evaluate(config, str(tmp_path))
-    assert load_model(str(tmp_path / "model")).generator_config.ngf == 16
-    assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
-
-
 def _truncate_array_data(step: pathlib.Path) -> None:
     """Cuts every array data file of a checkpoint step in half, as a full disk would."""
     data = [p for p in (step / "state").rglob("*") if p.is_file() and p.parent.name == "d"]

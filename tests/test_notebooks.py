@@ -1,0 +1,93 @@
+"""The notebooks of experiments/notebooks run top to bottom, offline, through their parameters
+cells (papermill), and are stored without outputs."""
+
+import json
+import pathlib
+
+import nbformat
+import numpy as np
+import papermill
+import pytest
+from PIL import Image
+
+from lama_jax.data.sources import sample_photos
+from lama_jax.model_dir import load_model
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "experiments" / "notebooks"
+
+
+@pytest.fixture(autouse=True)
+def kernel_environment(monkeypatch, tmp_path):
+    """The kernels see two CPU devices and a private compilation cache."""
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    monkeypatch.setenv("LAMA_JAX_CACHE_DIR", str(tmp_path / "jax_cache"))
+
+
+def _run(name: str, tmp_path: pathlib.Path, **parameters) -> str:
+    """Executes notebook `name` with `parameters`; returns the text of its outputs."""
+    executed = tmp_path / f"{name}_executed.ipynb"
+    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(executed),
+                               parameters=parameters, cwd=str(NOTEBOOKS), kernel_name="python3",
+                               progress_bar=False)
+    text = []
+    for cell in nbformat.read(str(executed), as_version=4).cells:
+        for output in cell.get("outputs", []):
+            text.append(output.get("text", "") + str(output.get("data", {}).get("text/plain", "")))
+    return "\n".join(text)
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebooks_are_stored_without_outputs(path):
+    notebook = nbformat.read(str(path), as_version=4)
+    nbformat.validate(notebook)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert code and all(c.outputs == [] and c.execution_count is None for c in code)
+    assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
+
+
+def test_inpaint_notebook_converts_draws_and_inpaints(tmp_path, reference):
+    work = tmp_path / "inpaint"
+    text = _run("inpaint", tmp_path, CHECKPOINT=str(reference / "tiny_best.ckpt"),
+                WORK=str(work), SAMPLE=0, DEVICE="cpu")
+    assert "no strokes drawn" in text and "s per image on cpu" in text
+    photo = np.asarray(Image.fromarray(sample_photos()[0]["image"]).convert("RGB"))
+    result = np.asarray(Image.open(work / "result.png"))
+    h, w = photo.shape[:2]
+    hole = np.zeros((h, w), bool)
+    hole[h // 3: h // 2, w // 3: 2 * w // 3] = True
+    np.testing.assert_array_equal(result[~hole], photo[~hole])  # known pixels kept
+    assert np.abs(result[hole].astype(int) - photo[hole]).mean() > 0
+    assert load_model(str(work / "model")).generator_config.kind == "ffc_resnet"
+
+
+def test_train_notebook_trains_and_resumes_after_a_restart(tmp_path):
+    workdir = tmp_path / "run"
+    common = dict(CONFIG="demo", WORKDIR=str(workdir), TENSORBOARD=False,
+                  OVERRIDES={"data.eval_records": 2})
+    text = _run("train", tmp_path, STEPS=2, **common)
+    assert "(a new run)" in text and "mesh: {'data': 2, 'fsdp': 1}" in text
+    assert "trained to step 2" in text
+    assert load_model(str(workdir / "model")).generator_config.ngf == 16
+    assert any(p.name.startswith("events.out.tfevents") for p in workdir.iterdir())
+    # A restarted runtime: a fresh kernel, the same cells, more steps.
+    text = _run("train", tmp_path, STEPS=3, **common)
+    assert "(resuming from step 2)" in text and "trained to step 3" in text
+
+
+def test_ablations_notebook_runs_the_smoke_scale_and_shows_it(tmp_path):
+    results = tmp_path / "ablations"
+    text = _run("ablations", tmp_path, WORKDIR=str(results), ROWS=["t2_fourier"])
+    assert "Base, Fourier (27M, 9 blocks)" in text
+    (row,) = json.loads((results / "table2.json").read_text())["rows"]
+    assert row["row"] == "t2_fourier" and row["paper"]["wide"] == [2.21, 0.135]
+    assert row["images_seen"] == 16 and row["parameters"] > 0 and row["wall_time_s"] > 0
+    for kind in ("narrow", "wide"):
+        assert row[kind]["images"] == 8 and 0 < row[kind]["ssim"] < 1 and row[kind]["psnr"] > 0
+        assert row[kind]["fid"] is None and row[kind]["lpips"] is None  # no metric networks
+    # Figure 6 reused the trained row (one training run, one event file) at 80 and 160 px.
+    assert len(list((results / "rows" / "t2_fourier").glob("events.out.tfevents*"))) == 1
+    curve = json.loads((results / "figure6.json").read_text())["curves"]["t2_fourier"]
+    assert [p["resolution"] for p in curve] == [80, 160]
+    for name in ("figure6.png", "figure6_examples_80.png", "figure6_examples_160.png"):
+        assert (results / name).read_bytes()[:4] == b"\x89PNG", name
