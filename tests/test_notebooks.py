@@ -12,6 +12,7 @@ from PIL import Image
 
 from lama_jax.data.sources import sample_photos
 from lama_jax.model_dir import load_model
+from lama_jax.notebook import MaskCanvas
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "experiments" / "notebooks"
@@ -91,3 +92,18 @@ def test_ablations_notebook_runs_the_smoke_scale_and_shows_it(tmp_path):
     assert [p["resolution"] for p in curve] == [80, 160]
     for name in ("figure6.png", "figure6_examples_80.png", "figure6_examples_160.png"):
         assert (results / name).read_bytes()[:4] == b"\x89PNG", name
+
+
+def test_mask_canvas_draws_round_strokes_at_the_photos_resolution():
+    photo = np.zeros((300, 1200, 3), np.uint8)
+    canvas = MaskCanvas(photo, brush=20, max_side=600)  # shown at half size
+    assert (canvas.canvas.width, canvas.canvas.height) == (600, 150)
+    canvas.press(100, 50)
+    canvas.drag(200, 50)  # photo pixels (200, 100) -> (400, 100), 20 px wide
+    canvas.release(200, 50)
+    canvas.drag(300, 120)  # no button held: nothing drawn
+    rows, cols = np.nonzero(canvas.mask)
+    assert (rows.min(), rows.max()) == (90, 109) and (cols.min(), cols.max()) == (190, 409)
+    assert canvas.mask[100, 300] == 1 and canvas.mask[91, 191] == 0  # round caps
+    canvas.clear()
+    assert not canvas.mask.any()
