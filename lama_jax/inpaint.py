@@ -8,6 +8,10 @@ As the official `bin/predict.py`: the image and mask are padded at the bottom an
 multiple of 8 with symmetric (edge-repeating) padding, the mask is binarised (non-zero =
 hole), the generator sees concat(image * (1 - mask), mask), and the result keeps the known
 pixels, takes the prediction in the hole and is cropped back to the input size.
+
+For large photos, `inpainter(image, mask, refine=True)` runs the official multi-scale
+refinement (`lama_jax.refine`) and `hd_strategy="crop"` or `"resize"` keeps big photos within
+time and memory (`lama_jax.hd_strategy`); both can be combined.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from lama_jax.hd_strategy import HDStrategy, inpaint_large
 from lama_jax.model_dir import load_model
 from lama_jax.models.layers import ConvImpl
 from lama_jax.models.ffc import SpectralImpl
-from lama_jax.models.generator import GeneratorConfig, build_generator, composite, generator_input
+from lama_jax.models.generator import (GeneratorConfig, build_generator, composite,
+                                       generator_input, has_parts)
 from lama_jax.models.variables import Variables
 from lama_jax.parallel import batch_sharding, replicated
+from lama_jax.refine import Refiner, RefineOptions
 
 PAD_MODULO = 8
 
@@ -80,6 +87,12 @@ class Inpainter:
         self.generator = build_generator(config, spectral_impl=spectral_impl, conv_impl=conv_impl,
                                          dtype=dtype)
         self._apply = jax.jit(functools.partial(inpaint, self.generator))
+        self.modulo = max(PAD_MODULO, config.size_multiple)
+        # Refinement differentiates through the generator: XLA's convolutions (their backward
+        # pass is fast everywhere). Only kinds that split at their residual blocks refine.
+        self._refiner = (Refiner(build_generator(config, spectral_impl=spectral_impl,
+                                                 dtype=dtype), self.modulo)
+                         if has_parts(config) else None)
 
     @classmethod
     def load(cls, directory: str, spectral_impl: SpectralImpl = "fft",
@@ -90,6 +103,11 @@ class Inpainter:
         return cls(model.generator_config, model.generator_variables, spectral_impl, dtype,
                    conv_impl, mesh)
 
+    @property
+    def can_refine(self) -> bool:
+        """Whether `refine=True` works: the generator splits at its residual blocks."""
+        return self._refiner is not None
+
     def inpaint_batch(self, images: np.ndarray, holes: np.ndarray) -> np.ndarray:
         """Inpaints images [B, H, W, 3] float32 in [0, 1] where `holes` [B, H, W] are non-zero;
         returns the composited [B, H, W, 3] float32 images. With a mesh, B must be a multiple
@@ -97,15 +115,24 @@ class Inpainter:
         _, h, w = holes.shape
         hole = (holes > 0).astype(np.float32)[..., None]  # [B, H, W, 1]
         images = known_pixels_checked(np.asarray(images), hole)
-        modulo = max(PAD_MODULO, self.config.size_multiple)
-        inputs = [pad_to_modulo(x, modulo, axes=(1, 2)) for x in (images, hole)]
+        inputs = [pad_to_modulo(x, self.modulo, axes=(1, 2)) for x in (images, hole)]
         if self.mesh is not None:
             inputs = jax.device_put(inputs, batch_sharding(self.mesh))
         return np.asarray(self._apply(self.variables, *inputs))[:, :h, :w]
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, mask: np.ndarray, *, refine: bool = False,
+                 n_iters: int = 15, lr: float = 0.002, min_side: int = 512,
+                 max_scales: int = 3, px_budget: int = 1_800_000,
+                 hd_strategy: str = "original", hd_trigger: int = 800, crop_margin: int = 128,
+                 resize_limit: int = 1280) -> np.ndarray:
         """Inpaints `image` [H, W, 3] (uint8, or float in [0, 1]) where `mask` [H, W] is
-        non-zero; returns the composited [H, W, 3] float32 image in [0, 1]."""
+        non-zero; returns the composited [H, W, 3] float32 image in [0, 1].
+
+        `refine=True` runs the official refinement with `n_iters`, `lr`, `min_side`,
+        `max_scales` and `px_budget` (see `lama_jax.refine`; the defaults are the official
+        ones). `hd_strategy` ("original", "crop" or "resize") with `hd_trigger`, `crop_margin`
+        and `resize_limit` chooses how a large photo is split or shrunk (see
+        `lama_jax.hd_strategy`). Bad values raise `ValueError`."""
         image, mask = np.asarray(image), np.asarray(mask)
         if image.ndim != 3 or image.shape[-1] != 3:
             raise ValueError(f"image must be [H, W, 3], got shape {image.shape}")
@@ -119,4 +146,15 @@ class Inpainter:
             image = image.astype(np.float32)
         else:
             raise ValueError(f"image must be uint8 or float in [0, 1], got {image.dtype}")
-        return self.inpaint_batch(image[None], mask[None])[0]
+        strategy = HDStrategy(hd_strategy, hd_trigger, crop_margin, resize_limit)
+        hole = mask > 0  # [H, W]
+        image = known_pixels_checked(image[None], hole[None, ..., None])[0]
+        if not refine:
+            return inpaint_large(lambda im, h: self.inpaint_batch(im[None], h[None])[0],
+                                 image, hole, strategy)
+        if not self.can_refine:
+            raise ValueError(f"refinement needs a generator with residual blocks (LaMa's "
+                             f"Fourier, regular or dilated kinds), not {self.config.kind!r}")
+        options = RefineOptions(n_iters, lr, min_side, max_scales, px_budget)
+        return inpaint_large(lambda im, h: self._refiner(self.variables, im, h, options),
+                             image, hole, strategy)

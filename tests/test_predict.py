@@ -85,6 +85,40 @@ def test_single_photo_mode(model_dir, tmp_path, capsys):
                          "--overwrite"]) == 0
 
 
+def test_refinement_and_strategies_from_the_command_line(model_dir, tmp_path, capsys):
+    photo, hole = _rgb8(96, 128), _mask8(96, 128)
+    _save(tmp_path / "photo.png", photo)
+    _save(tmp_path / "hole.png", hole)
+    inpainter = Inpainter.load(str(model_dir))
+    for flags, options in [
+            (["--refine", "--refine-min-side", "32", "--refine-n-iters", "3"],
+             dict(refine=True, min_side=32, n_iters=3)),
+            (["--hd-strategy", "crop", "--hd-trigger", "64", "--hd-crop-margin", "8"],
+             dict(hd_strategy="crop", hd_trigger=64, crop_margin=8))]:
+        out = tmp_path / flags[0].strip("-")
+        assert predict.main(["--model", str(model_dir), "--input", str(tmp_path / "photo.png"),
+                             "--mask", str(tmp_path / "hole.png"), "--output", str(out)]
+                            + flags) == 0, capsys.readouterr().err
+        np.testing.assert_array_equal(np.asarray(Image.open(out / "photo.png")),
+                                      to_uint8(inpainter(photo, hole, **options)))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--refine-n-iters", "0"], "n_iters=0 must be at least 1"),
+    (["--hd-crop-margin", "-5"], "margin=-5 must be a whole number of pixels"),
+    (["--refine-px-budget", "100"], "px_budget=100 must be at least 4096 pixels"),
+])
+def test_bad_large_photo_options_are_one_line(model_dir, tmp_path, capsys, flags, message):
+    _save(tmp_path / "a.png", _rgb8(16, 16))
+    _save(tmp_path / "m.png", _mask8(16, 16))
+    assert predict.main(["--model", str(model_dir), "--input", str(tmp_path / "a.png"),
+                         "--mask", str(tmp_path / "m.png"), "--output", str(tmp_path / "o")]
+                        + flags) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_bad_files_are_reported_and_the_rest_processed(model_dir, tmp_path, capsys):
     data, out = tmp_path / "in", tmp_path / "out"
     data.mkdir()

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, Union
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lama_jax.models.ffc import FFCParts, FFCResnetBlock, SpectralImpl, ffc_bn_act, spectral_transform
-from lama_jax.models.layers import (ConvImpl, SkeletonConfig, conv_factory, decode, norm_factory,
-                                   reflect_pad)
+from lama_jax.models.ffc import (FFCParts, FFCResnetBlock, LocalGlobal, SpectralImpl, ffc_bn_act,
+                                 spectral_transform)
+from lama_jax.models.layers import (ConvImpl, Part, SkeletonConfig, conv_factory, decode,
+                                   norm_factory, reflect_pad)
 from lama_jax.models.official import (ConversionError, StateDict, StateDictLayout, module_indices,
                                       output_channels, weight)
 
@@ -53,17 +54,26 @@ class FFCResNetGenerator(nn.Module):
     dtype: Optional[Any] = None  # compute dtype; parameters stay float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: Union[jax.Array, LocalGlobal], train: bool = False,
+                 part: Part = "all") -> Union[jax.Array, LocalGlobal]:
+        """[B, H, W, 4] -> [B, H, W, 3]; `part="front"` stops at the first residual block and
+        returns its input (local [B, h, w, C_l], global [B, h, w, C_g] or None), which
+        `part="rear"` takes as `x`."""
         cfg = self.config
         conv, norm = conv_factory(self.conv_impl, self.dtype), norm_factory(train, self.dtype)
         parts = FFCParts(conv, norm, spectral_transform(self.spectral_impl), self.dtype)
-        x = x.astype(self.dtype or jnp.float32)
-        # [B, H+6, W+6, Cin] -> [B, H, W, ngf]
-        feats = ffc_bn_act(cfg.ngf, 7, 0.0, parts, "stem")((reflect_pad(x, 3), None))
-        for i in range(cfg.n_downsampling):
-            last = i == cfg.n_downsampling - 1
-            feats = ffc_bn_act(cfg.width(2 ** (i + 1)), 3, cfg.global_ratio if last else 0.0,
-                               parts, f"down_{i}", stride=2, padding=1)(feats)
+        if part == "rear":
+            feats = x
+        else:
+            x = x.astype(self.dtype or jnp.float32)
+            # [B, H+6, W+6, Cin] -> [B, H, W, ngf]
+            feats = ffc_bn_act(cfg.ngf, 7, 0.0, parts, "stem")((reflect_pad(x, 3), None))
+            for i in range(cfg.n_downsampling):
+                last = i == cfg.n_downsampling - 1
+                feats = ffc_bn_act(cfg.width(2 ** (i + 1)), 3, cfg.global_ratio if last else 0.0,
+                                   parts, f"down_{i}", stride=2, padding=1)(feats)
+            if part == "front":
+                return feats
         for j in range(cfg.n_blocks):
             feats = FFCResnetBlock(cfg.width(2 ** cfg.n_downsampling), cfg.global_ratio, parts,
                                    cfg.block_dilation, cfg.enable_lfu, name=f"block_{j}")(feats)

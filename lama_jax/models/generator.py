@@ -15,7 +15,8 @@ configuration as a dict with its "kind"; `generator_config_from_dict` reads it b
 
 Every generator maps [B, H, W, 4] (the masked image and the mask, `generator_input`) to
 [B, H, W, 3] (in [0, 1] for LaMa's sigmoid output), H and W divisible by the configuration's
-`size_multiple`.
+`size_multiple`. LaMa's kinds with residual blocks (`has_parts`) can also run their front or
+rear alone (`part=`, see `layers.Part`), which refinement needs.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def generator_config_from_dict(d: Dict[str, Any]) -> GeneratorConfig:
     """The configuration stored as `d` (`to_dict` of any kind's configuration; without a
     "kind", the Fourier generator's)."""
     return generator_kind(d.get("kind", ffc_resnet.KIND)).config.from_dict(d)
+
+
+def has_parts(config: GeneratorConfig) -> bool:
+    """Whether the generator of `config` splits at its first residual block (`part=`)."""
+    return issubclass(generator_kind(config.kind).module, (FFCResNetGenerator, GlobalGenerator))
 
 
 def build_generator(config: GeneratorConfig, spectral_impl: SpectralImpl = "fft",

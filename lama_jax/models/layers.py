@@ -7,7 +7,7 @@
   convolution (`impl="xla"`) or, where that is slow on CPUs, as one matrix product and a sum
   of shifted slices (`impl="shift_sum"`).
 * `SkeletonConfig` and `decode`: the settings and the upsampling path (and output convolution)
-  that LaMa's generators share.
+  that LaMa's generators share; `Part`: which part of such a generator a call runs.
 
 Networks choose their parts once at the top (`conv_factory`, `norm_factory`) and hand them
 down, as flax's ResNet example passes `conv` and `norm`.
@@ -30,6 +30,10 @@ from lama_jax.models.config_fields import KindConfig
 # is slow, so training uses "xla").
 ConvImpl = Literal["xla", "shift_sum"]
 ModuleDef = Callable[..., nn.Module]
+# What one call of an encoder-blocks-decoder generator computes: the whole network ("all"),
+# its front (the input -> the features entering the first residual block) or its rear (those
+# features -> the output). Refinement (`lama_jax.refine`) optimises the features in between.
+Part = Literal["all", "front", "rear"]
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1, in Flax's convention

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 
 from lama_jax.errors import ConfigError
 from lama_jax.models import config_fields
-from lama_jax.models.layers import (ConvImpl, ModuleDef, SkeletonConfig, conv_factory, decode,
-                                   norm_factory, reflect_pad)
+from lama_jax.models.layers import (ConvImpl, ModuleDef, Part, SkeletonConfig, conv_factory,
+                                   decode, norm_factory, reflect_pad)
 from lama_jax.models.official import (ConversionError, StateDict, StateDictLayout, module_indices,
                                       output_channels, weight)
 
@@ -87,16 +87,23 @@ class GlobalGenerator(nn.Module):
         return ResnetBlock(features, conv, norm, self.config.block_dilation, name=name)
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False, part: Part = "all") -> jax.Array:
+        """[B, H, W, 4] -> [B, H, W, 3]; `part="front"` stops at the first residual block and
+        returns its input [B, h, w, C], which `part="rear"` takes as `x`."""
         cfg = self.config
         conv, norm = conv_factory(self.conv_impl, self.dtype), norm_factory(train, self.dtype)
-        x = x.astype(self.dtype or jnp.float32)
-        y = conv(cfg.ngf, 7, name="stem")(reflect_pad(x, 3))  # [B, H, W, ngf]
-        y = nn.relu(norm(name="stem_bn")(y))
-        for i in range(cfg.n_downsampling):  # zero padding, as PyTorch's default
-            y = jnp.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
-            y = conv(cfg.width(2 ** (i + 1)), 3, strides=2, name=f"down_{i}")(y)
-            y = nn.relu(norm(name=f"down_bn_{i}")(y))
+        if part == "rear":
+            y = x
+        else:
+            x = x.astype(self.dtype or jnp.float32)
+            y = conv(cfg.ngf, 7, name="stem")(reflect_pad(x, 3))  # [B, H, W, ngf]
+            y = nn.relu(norm(name="stem_bn")(y))
+            for i in range(cfg.n_downsampling):  # zero padding, as PyTorch's default
+                y = jnp.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
+                y = conv(cfg.width(2 ** (i + 1)), 3, strides=2, name=f"down_{i}")(y)
+                y = nn.relu(norm(name=f"down_bn_{i}")(y))
+            if part == "front":
+                return y  # [B, h, w, C]
         for j in range(cfg.n_blocks):
             y = self.residual_block(cfg.width(2 ** cfg.n_downsampling), conv, norm, f"block_{j}")(y)
         return decode(y, cfg.n_downsampling, cfg.width, cfg.output_nc, cfg.out_activation,
