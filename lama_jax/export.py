@@ -14,10 +14,10 @@ The artifact computes what `Inpainter` computes for one photo: `call(image, mask
                  Serving and TensorFlow's converters: `tf.saved_model.load(PATH)
                  .signatures["serving_default"](image=..., mask=...)["inpainted"]`
 
-Height and width are symbolic (any size from the generator's smallest side up) for
-generators without Fourier units (LaMa-Regular, the Dilated and PConv baselines). XLA's FFT
-and the DFT matrices need static sizes, so Fourier generators (LaMa, Big LaMa) export at one
-size, given by --size; export once per size you serve. The SavedModel needs TensorFlow
+Height and width are symbolic (any size from 16 px up) for LaMa-Regular. XLA's FFT and the
+DFT matrices need static sizes, so Fourier generators (LaMa, Big LaMa) export at one size,
+given by --size (export once per size you serve); so do the Dilated and PConv generators,
+which check their input size while they are built. The SavedModel needs TensorFlow
 (`pip install lama_jax[train]`). Existing outputs are kept unless --overwrite; the artifact
 appears whole or not at all.
 """
@@ -40,6 +40,7 @@ from jax import export as jax_export
 from lama_jax.files import staging_dir, write_atomic
 from lama_jax.model_dir import ModelDirError, load_model
 from lama_jax.models.ffc import SpectralImpl
+from lama_jax.models import pix2pixhd
 from lama_jax.models.ffc_resnet import FFCResNetConfig
 from lama_jax.models.generator import GeneratorConfig, build_generator, generator_input
 from lama_jax.models.variables import Variables
@@ -54,15 +55,29 @@ class ExportError(ValueError):
     """An export that cannot be made as asked; the message says why and what to do."""
 
 
-def has_fourier_units(config: GeneratorConfig) -> bool:
-    """Whether the generator computes FFTs (and so exports at one size only)."""
-    return isinstance(config, FFCResNetConfig) and (config.global_ratio > 0
-                                                    or config.enable_lfu)
+def fixed_size_reason(config: GeneratorConfig) -> Optional[str]:
+    """Why the generator of `config` exports at one size only, or None when its height and
+    width can stay symbolic (LaMa-Regular's kind)."""
+    if isinstance(config, FFCResNetConfig):
+        return "XLA's FFT and the DFT matrices need static sizes"
+    if config.kind != pix2pixhd.KIND:
+        return f"generator kind {config.kind!r} checks its input size while it is built"
+    return None
+
+
+def smallest_side(config: GeneratorConfig) -> int:
+    """The smallest height and width an artifact takes: the generator's own, and at least its
+    padding modulo (so that a symmetric pad never exceeds the side) and 16 px."""
+    return max(config.min_side, _modulo(config), 2 * PAD_MODULO)
+
+
+def _modulo(config: GeneratorConfig) -> int:
+    return max(PAD_MODULO, config.size_multiple)
 
 
 def _symmetric_pad(x: jax.Array, axis: int, modulo: int) -> jax.Array:
     """Symmetric padding of `axis` at the end to a multiple of `modulo`, as a gather (which
-    also works for symbolic sizes). Pads of up to the axis's size."""
+    also works for symbolic sizes); the pad must not exceed the axis's size."""
     n = x.shape[axis]
     i = jnp.arange(n + (-n) % modulo)
     return jnp.take(x, jnp.where(i < n, i, 2 * n - 1 - i), axis=axis)
@@ -71,7 +86,7 @@ def _symmetric_pad(x: jax.Array, axis: int, modulo: int) -> jax.Array:
 def inpaint_function(config: GeneratorConfig, spectral_impl: SpectralImpl = "fft") -> InpaintFn:
     """The exported computation: (variables, image [H, W, 3], mask [H, W]) -> [H, W, 3]."""
     generator = build_generator(config, spectral_impl=spectral_impl)
-    modulo = max(PAD_MODULO, config.size_multiple)
+    modulo = _modulo(config)
 
     def inpaint(variables: Variables, image: jax.Array, mask: jax.Array) -> jax.Array:
         h, w = image.shape[:2]
@@ -88,12 +103,12 @@ def inpaint_function(config: GeneratorConfig, spectral_impl: SpectralImpl = "fft
 def input_shapes(config: GeneratorConfig, size: Optional[Tuple[int, int]]
                  ) -> Tuple[jax.ShapeDtypeStruct, jax.ShapeDtypeStruct]:
     """The image and mask arguments: of `size` (height, width), or symbolic ("h", "w"), at
-    least the generator's smallest side. `ExportError` if a Fourier generator has no size."""
-    least = max(config.min_side, 2 * PAD_MODULO)
+    least `smallest_side`. `ExportError` if the generator needs a size and has none."""
+    least = smallest_side(config)
     if size is None:
-        if has_fourier_units(config):
-            raise ExportError("generators with Fourier units export at one size (XLA's FFT and "
-                              "the DFT matrices need static sizes): add --size HxW")
+        reason = fixed_size_reason(config)
+        if reason:
+            raise ExportError(f"this generator exports at one size ({reason}): add --size HxW")
         image = jax_export.symbolic_shape("h, w, 3", constraints=(f"h >= {least}",
                                                                   f"w >= {least}"))
         mask = jax_export.symbolic_shape("h, w", scope=image[0].scope)
@@ -126,7 +141,7 @@ def save_saved_model(path: str, config: GeneratorConfig, variables: Variables,
     from jax.experimental import jax2tf
 
     input_shapes(config, size)  # the same checks as the StableHLO export
-    least = max(config.min_side, 2 * PAD_MODULO)
+    least = smallest_side(config)
     converted = jax2tf.convert(
         inpaint_function(config, spectral_impl),
         polymorphic_shapes=None if size else [None, "(h, w, 3)", "(h, w)"],

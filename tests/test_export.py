@@ -14,6 +14,8 @@ from lama_jax.convert import convert_checkpoint
 from lama_jax.inpaint import Inpainter
 from lama_jax.model_dir import Model, save_model
 from lama_jax.models.generator import build_generator
+from lama_jax.models.multidilated import MultiDilatedConfig
+from lama_jax.models.pconv import PConvUNetConfig
 from lama_jax.models.pix2pixhd import GlobalGeneratorConfig
 
 
@@ -65,6 +67,19 @@ def test_a_model_without_fourier_units_takes_any_size(models, tmp_path, fmt):
         image, mask = _photo(h, w, seed=h)
         np.testing.assert_allclose(_load_and_call(path, fmt, image, mask),
                                    inpainter(image, mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("config", [MultiDilatedConfig(ngf=8, n_blocks=1),
+                                    PConvUNetConfig(ngf=8, n_layers=4)])
+def test_the_baselines_export_at_one_size(config):
+    side = max(64, config.min_side)
+    variables = build_generator(config).init(jax.random.key(0), jnp.zeros((1, side, side, 4)))
+    with pytest.raises(export.ExportError, match="checks its input size"):
+        export.export_stablehlo(config, variables, None)
+    image, mask = _photo(config.min_side + 5, config.min_side + 19)
+    exported = export.export_stablehlo(config, variables, image.shape[:2])
+    np.testing.assert_allclose(exported.call(image, mask), Inpainter(config, variables)(image, mask),
+                               atol=1e-5)
 
 
 def test_bad_exports_are_one_line_errors_and_keep_what_exists(models, tmp_path, capsys):
