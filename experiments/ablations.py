@@ -88,7 +88,7 @@ class Scale:
 
 # The cpu scale's generators: (ngf, blocks), parameters within 15 % of each other.
 CPU_GENERATORS = {"t2_fourier": (24, 6), "t2_regular": (24, 4), "t2_dilated": (24, 4)}
-CPU_STEPS = 500
+CPU_STEPS = 1000
 SCALES = {"smoke": Scale(eval_images=8, area_bins=0, resolutions=(80, 160)),
           "cpu": Scale(eval_images=200, area_bins=0, resolutions=(64, 128, 256),
                        rows=tuple(CPU_GENERATORS)),
