@@ -38,6 +38,7 @@ import numpy as np
 from jax import export as jax_export
 
 from lama_jax.files import staging_dir, write_atomic
+from lama_jax.inpaint import PAD_MODULO
 from lama_jax.model_dir import ModelDirError, load_model
 from lama_jax.models.ffc import SpectralImpl
 from lama_jax.models import pix2pixhd
@@ -47,7 +48,6 @@ from lama_jax.models.variables import Variables
 
 PROG = "lama_jax.export"
 FORMATS = ("stablehlo", "saved_model")
-PAD_MODULO = 8  # as `Inpainter`: at least 8, or the generator's size multiple
 InpaintFn = Callable[[Variables, jax.Array, jax.Array], jax.Array]
 
 
