@@ -78,7 +78,7 @@ def main() -> None:
     print(f"# backend {jax.default_backend()} ({device.device_kind}), {jax.device_count()} "
           f"device(s), jax {jax.__version__}, {platform.machine()}, "
           f"{os.cpu_count()} CPU threads, oneDNN {'on' if onednn else 'off'}"
-          + (f", conv_impl {'shift_sum' if jax.default_backend() == 'cpu' else 'xla'}"
+          + (f", conv_impl {'cpu' if jax.default_backend() == 'cpu' else 'xla'}"
              if config.kind != "pconv_unet" else ""))
     print("| size | spectral impl | ms / image | first call (compile) s | GFLOP |")
     print("|---:|---|---:|---:|---:|")

@@ -71,7 +71,7 @@ class Inpainter:
     """A generator ready to inpaint single photos of any size.
 
     Compiled once per padded shape; the compiled program is reused for every later photo of
-    that shape. `conv_impl` defaults to "shift_sum" on CPU (faster there) and "xla" elsewhere.
+    that shape. `conv_impl` defaults to "cpu" on CPU (faster there) and "xla" elsewhere.
     With a `mesh` (see `lama_jax.parallel.make_mesh`), the weights are replicated on its
     devices and `inpaint_batch` splits batches over them.
     """
@@ -83,7 +83,7 @@ class Inpainter:
         self.mesh = mesh
         self.variables = jax.device_put(variables, replicated(mesh) if mesh else None)
         if conv_impl is None:
-            conv_impl = "shift_sum" if jax.default_backend() == "cpu" else "xla"
+            conv_impl = "cpu" if jax.default_backend() == "cpu" else "xla"
         self.generator = build_generator(config, spectral_impl=spectral_impl, conv_impl=conv_impl,
                                          dtype=dtype)
         self._apply = jax.jit(functools.partial(inpaint, self.generator))

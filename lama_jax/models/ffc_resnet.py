@@ -79,7 +79,7 @@ class FFCResNetGenerator(nn.Module):
                                    cfg.block_dilation, cfg.enable_lfu, name=f"block_{j}")(feats)
         y = jnp.concatenate([f for f in feats if f is not None], axis=-1)  # [B, h, w, C_l + C_g]
         return decode(y, cfg.n_downsampling, cfg.width, cfg.output_nc, cfg.out_activation,
-                      conv, norm, self.dtype)  # [B, H, W, output_nc]
+                      self.conv_impl, norm, self.dtype)  # [B, H, W, output_nc]
 
 
 # ------------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 * `batch_norm` / `norm_factory`: BatchNorm with PyTorch's epsilon 1e-5 and momentum 0.1
   (Flax momentum 0.9), running averages in eval mode.
 * `reflect_pad`: PyTorch's `padding_mode='reflect'` / `ReflectionPad2d`.
-* `Conv`: a 'VALID' convolution with `nn.Conv`'s parameters, computed either as XLA's
-  convolution (`impl="xla"`) or, where that is slow on CPUs, as one matrix product and a sum
-  of shifted slices (`impl="shift_sum"`).
+* `Conv` / `ConvTranspose`: convolutions with `nn.Conv`'s / `nn.ConvTranspose`'s parameters,
+  computed either as XLA's convolution ops (`impl="xla"`) or, for CPU inference
+  (`impl="cpu"`), by the matrix-product formulations of `conv_algorithms` that run fastest
+  there.
 * `SkeletonConfig` and `decode`: the settings and the upsampling path (and output convolution)
   that LaMa's generators share; `Part`: which part of such a generator a call runs.
 
@@ -23,12 +24,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lama_jax.models import conv_algorithms as algo
 from lama_jax.models.config_fields import KindConfig
 
-# How stride-1 convolutions with more input than output channels are computed: "xla" (a
-# convolution op) or "shift_sum" (2-10x faster for them in CPU inference; its backward pass
-# is slow, so training uses "xla").
-ConvImpl = Literal["xla", "shift_sum"]
+# How convolutions are computed: "xla" (XLA's convolution ops; for training and accelerators)
+# or "cpu" (`conv_algorithms`' rewrites, chosen per layer; Big LaMa inference runs 2-3x faster
+# with them than with "xla" on x86 CPUs, see experiments/RESULTS.md).
+ConvImpl = Literal["xla", "cpu"]
+CONV_IMPLS = ("xla", "cpu")
 ModuleDef = Callable[..., nn.Module]
 # What one call of an encoder-blocks-decoder generator computes: the whole network ("all"),
 # its front (the input -> the features entering the first residual block) or its rear (those
@@ -57,15 +60,45 @@ def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
     return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
 
 
+# Output pixels per band of `conv_algorithms.in_row_bands` (measured on two EPYC cores, Big
+# LaMa at 512 px): Winograd's intermediates are 4x its input, so its bands are small.
+WINOGRAD_BAND_PIXELS = 1024
+XLA_BAND_PIXELS = 16384
+
+
+def _xla_conv(x: jax.Array, kernel: jax.Array, stride: int, dilation: int) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
+                                        rhs_dilation=(dilation, dilation),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _cpu_conv(x: jax.Array, kernel: jax.Array, stride: int, dilation: int) -> jax.Array:
+    """The fastest formulation on XLA:CPU of a 'VALID' convolution, by its shape."""
+    k, _, c_in, c_out = kernel.shape
+    window = dilation * (k - 1) + 1
+    if k == 1 and stride == 1:
+        return x @ kernel[0, 0]
+    if k == 3 and stride == 1 and dilation == 1:
+        return algo.in_row_bands(lambda t: algo.winograd_3x3(t, kernel), x, 3, 1,
+                                 WINOGRAD_BAND_PIXELS)
+    if stride == 1 and c_in > c_out:
+        return algo.shift_sum(x, kernel, dilation)
+    if stride == 2 and c_in >= 128 and dilation == 1:
+        return algo.strided_by_phases(x, kernel, stride)
+    return algo.in_row_bands(lambda t: _xla_conv(t, kernel, stride, dilation), x, window,
+                             stride, XLA_BAND_PIXELS)
+
+
+def _check_impl(impl: str) -> None:
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"unknown conv_impl {impl!r}; expected one of {CONV_IMPLS}")
+
+
 class Conv(nn.Module):
     """A k x k 'VALID' convolution with `nn.Conv`'s parameters ([k, k, C_in, C_out] kernel,
-    optional bias).
-
-    With `impl="shift_sum"`, a stride-1 convolution with more input than output channels is
-    one matrix product to k*k*C_out channels followed by a sum of k*k shifted slices of the
-    result: XLA:CPU's convolution kernels run LaMa's 384->128 and 64->3 layers at a third of
-    matmul speed, as a matmul with N = k*k*C_out they run at full speed.
-    """
+    optional bias), computed by XLA's convolution (`impl="xla"`) or by the CPU rewrites
+    (`impl="cpu"`: Winograd for 3x3, phases for stride 2, shift-sum where C_in > C_out,
+    banded XLA convolutions otherwise)."""
 
     features: int
     kernel_size: int
@@ -77,25 +110,44 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        k, d = self.kernel_size, self.kernel_dilation
+        _check_impl(self.impl)
+        k = self.kernel_size
         kernel = self.param("kernel", nn.initializers.lecun_normal(),
                             (k, k, x.shape[-1], self.features))
         bias = (self.param("bias", nn.initializers.zeros, (self.features,))
                 if self.use_bias else None)
         dtype = self.dtype or jnp.result_type(x, kernel)
         x, kernel = x.astype(dtype), kernel.astype(dtype)
-        if self.impl == "shift_sum" and self.strides == 1 and x.shape[-1] > self.features:
-            taps = jnp.einsum("bhwc,ijcd->bhwijd", x, kernel)  # [B, H, W, k, k, C_out]
-            h, w = x.shape[1] - d * (k - 1), x.shape[2] - d * (k - 1)
-            y = sum(taps[:, i * d:i * d + h, j * d:j * d + w, i, j]
-                    for i in range(k) for j in range(k))  # [B, h, w, C_out]
-        elif self.impl in ("xla", "shift_sum"):
-            y = jax.lax.conv_general_dilated(
-                x, kernel, (self.strides, self.strides), "VALID", rhs_dilation=(d, d),
-                dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        else:
-            raise ValueError(f"unknown conv_impl {self.impl!r}; expected 'xla' or 'shift_sum'")
+        compute = _cpu_conv if self.impl == "cpu" else _xla_conv
+        y = compute(x, kernel, self.strides, self.kernel_dilation)  # [B, h, w, C_out]
         return y if bias is None else y + bias.astype(dtype)
+
+
+class ConvTranspose(nn.Module):
+    """PyTorch's ConvTranspose2d(3x3, stride 2, padding 1, output_padding 1), exactly 2x
+    upsampling, with the parameters of flax's `nn.ConvTranspose(features, (3, 3),
+    transpose_kernel=True)` (kernel [3, 3, C_out, C_in], bias [C_out]); `impl="cpu"` computes
+    it by output phases (`conv_algorithms.transposed_by_phases`)."""
+
+    features: int
+    impl: ConvImpl = "xla"
+    dtype: Optional[Any] = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _check_impl(self.impl)
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (3, 3, self.features, x.shape[-1]))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        dtype = self.dtype or jnp.result_type(x, kernel)
+        x, kernel = x.astype(dtype), kernel.astype(dtype)
+        if self.impl == "cpu":
+            y = algo.transposed_by_phases(x, kernel)
+        else:
+            y = jax.lax.conv_transpose(x, kernel, (2, 2), ((1, 2), (1, 2)),
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                       transpose_kernel=True)
+        return y + bias.astype(dtype)  # [B, 2H, 2W, C_out]
 
 
 def conv_factory(impl: ConvImpl = "xla", dtype=None) -> ModuleDef:
@@ -128,19 +180,17 @@ class SkeletonConfig(KindConfig):
 
 
 def decode(y: jax.Array, n_upsampling: int, width: Callable[[int], int], output_nc: int,
-           out_activation: Optional[str], conv: ModuleDef, norm: ModuleDef, dtype=None
+           out_activation: Optional[str], conv_impl: ConvImpl, norm: ModuleDef, dtype=None
            ) -> jax.Array:
     """The up path both LaMa generators end with, created in the calling module's scope:
     `n_upsampling` x (ConvTranspose 3x3 stride 2 + BN + ReLU, to `width(2^(n-i-1))` channels;
     `up_{i}`, `up_bn_{i}`), then reflect-pad 3 and a 7x7 conv with bias (`out_conv`) and the
     output activation. [B, h, w, C] -> [B, h * 2^n, w * 2^n, output_nc] float32."""
     for i in range(n_upsampling):
-        # PyTorch ConvTranspose2d(k=3, s=2, padding=1, output_padding=1): exactly 2x.
-        y = nn.ConvTranspose(width(2 ** (n_upsampling - i - 1)), (3, 3), strides=(2, 2),
-                             padding=((1, 2), (1, 2)), transpose_kernel=True, dtype=dtype,
-                             name=f"up_{i}")(y)
+        y = ConvTranspose(width(2 ** (n_upsampling - i - 1)), conv_impl, dtype,
+                          name=f"up_{i}")(y)
         y = nn.relu(norm(name=f"up_bn_{i}")(y))
-    y = conv(output_nc, 7, name="out_conv")(reflect_pad(y, 3)).astype(jnp.float32)
+    y = Conv(output_nc, 7, impl=conv_impl, dtype=dtype, name="out_conv")(reflect_pad(y, 3)).astype(jnp.float32)
     if out_activation == "sigmoid":
         return nn.sigmoid(y)
     if out_activation == "tanh":

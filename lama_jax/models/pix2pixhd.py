@@ -107,7 +107,7 @@ class GlobalGenerator(nn.Module):
         for j in range(cfg.n_blocks):
             y = self.residual_block(cfg.width(2 ** cfg.n_downsampling), conv, norm, f"block_{j}")(y)
         return decode(y, cfg.n_downsampling, cfg.width, cfg.output_nc, cfg.out_activation,
-                      conv, norm, self.dtype)  # [B, H, W, output_nc]
+                      self.conv_impl, norm, self.dtype)  # [B, H, W, output_nc]
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""Convolutions rewritten as matrix products, for fast inference on CPUs.
+
+XLA:CPU runs a convolution op at full matrix-product speed only for some channel counts; for
+most of LaMa's layers it does much better when the same arithmetic is written as one large
+matrix product plus cheap rearrangements of the data. Each function here computes exactly
+what the convolution it names computes (up to float rounding) and has the same arguments as
+the matching `jax.lax` call; `layers.Conv` and `layers.ConvTranspose` pick one per layer when
+built with `impl="cpu"`. They are for inference: their gradients are correct but slower than
+XLA's own.
+
+* `shift_sum`: any stride-1 k x k convolution as x @ [C, k*k*D] and a sum of k*k shifted
+  slices; best where C > D (LaMa's 384->128 and 64->3 layers).
+* `winograd_3x3`: a stride-1 3x3 convolution by Winograd's F(2x2, 3x3) algorithm (Lavin and
+  Gray, 2016): 16 matrix products with 4/9 of the direct method's multiplications.
+* `strided_by_phases`: a stride-2 convolution as one matrix product per input phase.
+* `transposed_by_phases`: PyTorch's 3x3 stride-2 ConvTranspose2d (padding 1, output padding 1)
+  as one matrix product and a sum of shifted slices per output phase.
+
+Big feature maps are best computed in bands of output rows (`in_row_bands`): each band's
+intermediate products then stay in the CPU's caches (at 512 px, banding halves the time of the
+residual blocks' Winograd convolutions and of the 7x7 stem).
+
+All arrays are NHWC, kernels HWIO ([k, k, C, D]) and 'VALID' (pad before calling).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# F(2x2, 3x3): input transform B^T, kernel transform G, output transform A^T.
+_WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)
+_WINOGRAD_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float32)
+_WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)
+
+
+def shift_sum(x: jax.Array, kernel: jax.Array, dilation: int = 1) -> jax.Array:
+    """Stride-1 'VALID' convolution [B, H, W, C] * [k, k, C, D] -> [B, h, w, D] as one matrix
+    product to k*k*D channels and a sum of k*k shifted slices of it."""
+    k, d = kernel.shape[0], dilation
+    taps = jnp.einsum("bhwc,ijcd->bhwijd", x, kernel)  # [B, H, W, k, k, D]
+    h, w = x.shape[1] - d * (k - 1), x.shape[2] - d * (k - 1)
+    return sum(taps[:, i * d:i * d + h, j * d:j * d + w, i, j]
+               for i in range(k) for j in range(k))  # [B, h, w, D]
+
+
+def _input_transform_1d(v: List[jax.Array]) -> List[jax.Array]:
+    """B^T applied along the list of four tile rows (or columns)."""
+    return [v[0] - v[2], v[1] + v[2], v[2] - v[1], v[1] - v[3]]
+
+
+def winograd_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Stride-1 'VALID' 3x3 convolution [B, H, W, C] * [3, 3, C, D] -> [B, H-2, W-2, D] by
+    Winograd's F(2x2, 3x3): the output in 2x2 tiles, each from a 4x4 input tile; 16 matrix
+    products [tiles, C] @ [C, D] instead of 9 per output pixel over twice as many pixels."""
+    b, height, width, c = x.shape
+    h, w = height - 2, width - 2
+    th, tw = -(-h // 2), -(-w // 2)  # tiles; an odd side gets one padded row or column
+    x = jnp.pad(x, ((0, 0), (0, 2 * th - h), (0, 2 * tw - w), (0, 0)))
+    gg = jnp.asarray(np.kron(_WINOGRAD_G, _WINOGRAD_G), kernel.dtype)  # [16, 9]
+    u = (gg @ kernel.reshape(9, -1)).reshape(16, c, -1)  # [16, C, D]
+    rows = _input_transform_1d([x[:, r:r + 2 * th:2] for r in range(4)])  # 4 x [B, th, W', C]
+    v = jnp.stack([t for row in rows
+                   for t in _input_transform_1d([row[:, :, s:s + 2 * tw:2] for s in range(4)])])
+    m = jax.lax.dot_general(v.reshape(16, b * th * tw, c), u,
+                            (((2,), (1,)), ((0,), (0,))))  # [16, B*th*tw, D]
+    aa = jnp.asarray(np.kron(_WINOGRAD_AT, _WINOGRAD_AT), m.dtype)  # [4, 16]
+    y = (aa @ m.reshape(16, -1)).reshape(2, 2, b, th, tw, -1)  # [2, 2, B, th, tw, D]
+    y = y.transpose(2, 3, 0, 4, 1, 5).reshape(b, 2 * th, 2 * tw, -1)
+    return y[:, :h, :w]
+
+
+def strided_by_phases(x: jax.Array, kernel: jax.Array, stride: int = 2) -> jax.Array:
+    """'VALID' convolution with `stride` [B, H, W, C] * [k, k, C, D] -> [B, h, w, D]: each of
+    the stride^2 input phases x[p::s, q::s] meets only its own kernel taps, as one matrix
+    product to (its taps * D) channels and a sum of shifted slices."""
+    k, s = kernel.shape[0], stride
+    h, w = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
+    out = None
+    for p in range(min(s, k)):
+        for q in range(min(s, k)):
+            taps = [(i, j) for i in range(p, k, s) for j in range(q, k, s)]
+            weights = jnp.concatenate([kernel[i, j] for i, j in taps], axis=-1)  # [C, n*D]
+            phase = x[:, p::s, q::s] @ weights  # [B, H/s, W/s, n*D]
+            phase = phase.reshape(phase.shape[:3] + (len(taps), -1))
+            for n, (i, j) in enumerate(taps):
+                term = phase[:, i // s:i // s + h, j // s:j // s + w, n]
+                out = term if out is None else out + term
+    return out  # [B, h, w, D]
+
+
+def transposed_by_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """PyTorch's ConvTranspose2d(3x3, stride 2, padding 1, output_padding 1) on
+    [B, h, w, C] -> [B, 2h, 2w, D], with flax's `nn.ConvTranspose(..., transpose_kernel=True)`
+    kernel [3, 3, D, C]. Output pixel 2m + a takes kernel row 1 from input row m when a = 0,
+    rows 2 and 0 from input rows m and m + 1 when a = 1 (likewise for columns): one matrix
+    product to 9*D channels, four sums of shifted slices, one interleave."""
+    b, h, w, c = x.shape
+    weights = kernel.transpose(3, 0, 1, 2).reshape(c, -1)  # [C, 3*3*D]
+    taps = (x @ weights).reshape(b, h, w, 3, 3, -1)  # [B, h, w, 3, 3, D]
+    taps = jnp.pad(taps, ((0, 0), (0, 1), (0, 1), (0, 0), (0, 0), (0, 0)))  # row/col m + 1
+
+    def phase(a: int, c_: int) -> jax.Array:
+        rows = [(1, 0)] if a == 0 else [(2, 0), (0, 1)]  # (kernel row, input offset)
+        cols = [(1, 0)] if c_ == 0 else [(2, 0), (0, 1)]
+        return sum(taps[:, dy:dy + h, dx:dx + w, ky, kx] for ky, dy in rows for kx, dx in cols)
+
+    y = jnp.stack([jnp.stack([phase(a, c_) for c_ in (0, 1)], axis=3) for a in (0, 1)],
+                  axis=2)  # [B, h, 2, w, 2, D]
+    return y.reshape(b, 2 * h, 2 * w, -1)
+
+
+def in_row_bands(conv: Callable[[jax.Array], jax.Array], x: jax.Array, window: int,
+                 stride: int, band_pixels: int) -> jax.Array:
+    """`conv(x)` for a 'VALID' convolution with a `window`-row receptive field and `stride`,
+    computed on bands of about `band_pixels` output pixels each (whole rows) and concatenated:
+    [B, H, W, C] -> [B, h, w, D]."""
+    h = (x.shape[1] - window) // stride + 1
+    w = (x.shape[2] - window) // stride + 1
+    rows = max(1, band_pixels // w)
+    if rows >= h:
+        return conv(x)
+    rows += rows % 2  # Winograd's 2x2 tiles: even bands need no padding
+    bands = [conv(x[:, r * stride:(min(r + rows, h) - 1) * stride + window])
+             for r in range(0, h, rows)]
+    return jnp.concatenate(bands, axis=1)

@@ -1,0 +1,99 @@
+"""The CPU rewrites of convolutions compute what XLA's convolution ops compute."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lama_jax.models import conv_algorithms as algo
+from lama_jax.models.layers import Conv, ConvTranspose
+
+TOL = 1e-5
+
+
+def _xla(x, kernel, stride=1, dilation=1):
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
+                                        rhs_dilation=(dilation, dilation),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _random(shape, seed, scale=1.0):
+    return jax.random.normal(jax.random.key(seed), shape, jnp.float32) * scale
+
+
+def _close(a, b):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("height,width", [(10, 10), (9, 12), (7, 5)])
+def test_winograd_matches_convolution(height, width):
+    # Odd output sides exercise the padded last tile.
+    x, kernel = _random((2, height, width, 5), 0), _random((3, 3, 5, 7), 1, 0.2)
+    _close(algo.winograd_3x3(x, kernel), _xla(x, kernel))
+
+
+@pytest.mark.parametrize("k,dilation", [(3, 1), (7, 1), (3, 2)])
+def test_shift_sum_matches_convolution(k, dilation):
+    x, kernel = _random((1, 16, 13, 6), 2), _random((k, k, 6, 3), 3, 0.2)
+    _close(algo.shift_sum(x, kernel, dilation), _xla(x, kernel, dilation=dilation))
+
+
+@pytest.mark.parametrize("size", [9, 10, 17])
+def test_strided_by_phases_matches_convolution(size):
+    x, kernel = _random((2, size, size + 2, 4), 4), _random((3, 3, 4, 6), 5, 0.2)
+    _close(algo.strided_by_phases(x, kernel), _xla(x, kernel, stride=2))
+
+
+def test_transposed_by_phases_matches_flax_conv_transpose():
+    x = _random((2, 5, 7, 6), 6)
+    layer = nn.ConvTranspose(4, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)),
+                             transpose_kernel=True, use_bias=False)
+    kernel = layer.init(jax.random.key(7), x)["params"]["kernel"]
+    _close(algo.transposed_by_phases(x, kernel), layer.apply({"params": {"kernel": kernel}}, x))
+
+
+@pytest.mark.parametrize("stride,window", [(1, 3), (2, 3), (1, 7)])
+def test_row_bands_give_the_whole_convolution(stride, window):
+    x, kernel = _random((1, 23, 9, 3), 8), _random((window, window, 3, 2), 9, 0.2)
+    whole = _xla(x, kernel, stride)
+    # 20 output pixels per band: bands of 2 or 4 rows, the last one shorter.
+    banded = algo.in_row_bands(lambda t: _xla(t, kernel, stride), x, window, stride, 20)
+    assert banded.shape == whole.shape
+    _close(banded, whole)
+
+
+@pytest.mark.parametrize("features,kernel_size,strides,dilation,channels", [
+    (6, 3, 1, 1, 5),   # Winograd (in bands at this size)
+    (3, 7, 1, 1, 8),   # shift-sum: more input than output channels
+    (8, 7, 1, 1, 4),   # banded XLA convolution (the stem)
+    (6, 3, 2, 1, 128),  # stride 2 by phases
+    (8, 3, 2, 1, 4),   # stride 2, few channels: banded XLA convolution
+    (4, 3, 1, 2, 4),   # dilated
+    (5, 1, 1, 1, 4),   # 1x1: a matrix product
+])
+def test_cpu_conv_matches_xla_conv(features, kernel_size, strides, dilation, channels):
+    x = _random((1, 70, 40, channels), 10)
+    xla = Conv(features, kernel_size, strides, dilation, impl="xla")
+    variables = xla.init(jax.random.key(11), x)
+    cpu = Conv(features, kernel_size, strides, dilation, impl="cpu")
+    _close(cpu.apply(variables, x), xla.apply(variables, x))
+
+
+def test_conv_transpose_has_flax_parameters_and_outputs():
+    x = _random((1, 6, 5, 8), 12)
+    ours = ConvTranspose(4)
+    flax_layer = nn.ConvTranspose(4, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)),
+                                  transpose_kernel=True)
+    variables = flax_layer.init(jax.random.key(13), x)
+    assert (jax.tree.map(jnp.shape, ours.init(jax.random.key(13), x))
+            == jax.tree.map(jnp.shape, variables))
+    variables = jax.tree.map(lambda p: p + 0.1, variables)  # a non-zero bias
+    expected = flax_layer.apply(variables, x)
+    for impl in ("xla", "cpu"):
+        _close(ConvTranspose(4, impl=impl).apply(variables, x), expected)
+
+
+def test_unknown_impl_is_refused():
+    with pytest.raises(ValueError, match="unknown conv_impl 'shift_sum'"):
+        Conv(4, 3, impl="shift_sum").init(jax.random.key(0), jnp.ones((1, 8, 8, 2)))
