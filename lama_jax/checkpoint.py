@@ -20,6 +20,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from lama_jax.errors import LamaJaxError
+from lama_jax.files import is_remote
 
 UNREADABLE = "unreadable_checkpoints"  # beside the checkpoints folder
 
@@ -113,7 +114,11 @@ class Checkpointer:
 
     def _set_aside(self, step: int) -> None:
         """Moves the folder of checkpoint `step` out of the manager's sight, keeping it."""
-        if jax.process_index() == 0:
+        if jax.process_index() == 0 and is_remote(self.directory):
+            # Cloud storage cannot rename folders: the checkpoint stays, and is skipped again.
+            logging.warning("left the unreadable checkpoint %d in %s (folders in cloud "
+                            "storage cannot be moved)", step, self.directory)
+        elif jax.process_index() == 0:
             target = os.path.join(os.path.dirname(os.path.abspath(self.directory)), UNREADABLE,
                                   f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
             os.makedirs(os.path.dirname(target), exist_ok=True)

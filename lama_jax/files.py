@@ -1,4 +1,4 @@
-"""File-system primitives: atomic writes and exclusive locks.
+"""File-system primitives: atomic writes, exclusive locks, and cloud-storage paths.
 
 Atomic writes: a file or folder appears complete under its final name or not at all, with the
 permissions a plain `open` or `mkdir` would have given it (tempfile's are private).
@@ -6,6 +6,10 @@ permissions a plain `open` or `mkdir` would have given it (tempfile's are privat
 Locks: `exclusive_lock` holds an advisory lock (`flock`) on a file for a block. The kernel
 drops it when its process ends, however it ends, so a crash never leaves a folder locked;
 the file records who holds it, for the message that refuses a second holder.
+
+Cloud storage: a path with a scheme (`gs://bucket/run`, `s3://...`) is remote (`is_remote`);
+the modules that accept one (training workdirs, model directories) reach it through
+`etils.epath` instead of `os`, since it has no local folder, no rename of folders and no locks.
 """
 
 from __future__ import annotations
@@ -32,6 +36,16 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()  # read once at import: os.umask cannot be read without setting it
+
+
+def is_remote(path: str) -> bool:
+    """Whether `path` is a cloud-storage URI (`gs://...`, `s3://...`) rather than a local path."""
+    return "://" in str(path)
+
+
+def full_path(path: str) -> str:
+    """A local `path` made absolute; a cloud-storage URI unchanged."""
+    return str(path) if is_remote(path) else os.path.abspath(path)
 
 
 def write_atomic(path: str, data: bytes) -> None:

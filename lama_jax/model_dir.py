@@ -6,7 +6,9 @@
 
 `python -m lama_jax.convert` writes them from official checkpoints; training exports them;
 `Inpainter.load` reads them. Writes are atomic: the directory is assembled under a temporary
-name beside the target and renamed into place.
+name beside the target and renamed into place. A directory in cloud storage (`gs://...`,
+where folders cannot be renamed) is assembled locally and uploaded file by file, the manifest
+removed first and written last, so that a reader never pairs a manifest with other weights.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import jax
 import numpy as np
 from flax import serialization
 
 from lama_jax.errors import LamaJaxError
-from lama_jax.files import staging_dir
+from lama_jax.files import is_remote, staging_dir
 from lama_jax.models.discriminator import Discriminator, DiscriminatorConfig
 from lama_jax.models.generator import GeneratorConfig, build_generator, generator_config_from_dict
 from lama_jax.models.variables import Variables, abstract_variables, mismatches
@@ -67,25 +69,57 @@ def _to_numpy(tree: Any) -> Any:
     return jax.tree.map(lambda a: np.asarray(a), tree)
 
 
+def _check_replaceable(directory: str, overwrite: bool, has_manifest: bool,
+                       names: List[str]) -> None:
+    """Raises `ModelDirError` unless the existing `directory` (holding files `names`) may be
+    replaced by a model: only with `overwrite`, and only a model directory and nothing else."""
+    if not overwrite:
+        raise ModelDirError(f"{directory}: already exists; choose a new path or pass --overwrite")
+    if not has_manifest:
+        raise ModelDirError(f"{directory}: exists and is not a lama_jax model directory; "
+                            f"refusing to replace it")
+    foreign = sorted(set(names) - set(MODEL_FILES))
+    if foreign:
+        raise ModelDirError(f"{directory}: also holds {', '.join(foreign[:3])}"
+                            + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+                            + ", which replacing the model directory would delete; "
+                              "move them out or choose another path")
+
+
+def _upload(staged: str, directory: str, overwrite: bool) -> None:
+    """Copies the local model directory `staged` to the cloud-storage `directory`."""
+    from etils import epath
+
+    target = epath.Path(directory)
+    if target.exists():
+        _check_replaceable(directory, overwrite, (target / MANIFEST).exists(),
+                           [p.name for p in target.iterdir()])
+        (target / MANIFEST).unlink(missing_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    names = os.listdir(staged)
+    for stale in set(MODEL_FILES) - set(names):
+        (target / stale).unlink(missing_ok=True)
+    for name in sorted(names, key=lambda n: n == MANIFEST):  # the manifest last
+        with open(os.path.join(staged, name), "rb") as f:
+            (target / name).write_bytes(f.read())
+
+
 def save_model(directory: str, model: Model, overwrite: bool = False) -> None:
-    """Writes `model` to `directory` atomically.
+    """Writes `model` to `directory` (a local path or a `gs://` URI) atomically.
 
     An existing directory is replaced only with `overwrite=True` and only if it is itself a
     model directory; anything else that exists at the path is left alone and reported.
     """
+    if is_remote(directory):
+        with tempfile.TemporaryDirectory() as local:
+            save_model(os.path.join(local, "model"), model)
+            _upload(os.path.join(local, "model"), directory, overwrite)
+        return
     directory = os.path.abspath(directory)
     if os.path.lexists(directory):
-        if not overwrite:
-            raise ModelDirError(f"{directory}: already exists; choose a new path or pass --overwrite")
-        if not os.path.isfile(os.path.join(directory, MANIFEST)):
-            raise ModelDirError(f"{directory}: exists and is not a lama_jax model directory; "
-                                f"refusing to replace it")
-        foreign = sorted(set(os.listdir(directory)) - set(MODEL_FILES))
-        if foreign:
-            raise ModelDirError(f"{directory}: also holds {', '.join(foreign[:3])}"
-                                + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-                                + ", which replacing the model directory would delete; "
-                                  "move them out or choose another path")
+        has_manifest = os.path.isfile(os.path.join(directory, MANIFEST))
+        _check_replaceable(directory, overwrite, has_manifest,
+                           os.listdir(directory) if has_manifest else [])
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)
     staging = staging_dir(parent, prefix=f".{os.path.basename(directory)}.tmp-")
@@ -117,10 +151,21 @@ def save_model(directory: str, model: Model, overwrite: bool = False) -> None:
         raise
 
 
+def _read_bytes(path: str) -> bytes:
+    """A local or cloud-storage file's contents; `FileNotFoundError` when it is missing."""
+    if not is_remote(path):
+        with open(path, "rb") as f:
+            return f.read()
+    from etils import epath
+
+    if not epath.Path(path).exists():
+        raise FileNotFoundError(path)
+    return epath.Path(path).read_bytes()
+
+
 def _read_variables(path: str, expected: Variables) -> Variables:
     try:
-        with open(path, "rb") as f:
-            variables = serialization.msgpack_restore(f.read())
+        variables = serialization.msgpack_restore(_read_bytes(path))
     except FileNotFoundError:
         raise ModelDirError(f"{path}: missing") from None
     except Exception as e:  # msgpack raises several types on corrupt data
@@ -145,11 +190,11 @@ def _config(manifest_path: str, manifest: Dict[str, Any], name: str, from_dict):
 
 
 def load_model(directory: str) -> Model:
-    """Reads a model directory written by `save_model`, checking every weight's shape."""
+    """Reads a model directory written by `save_model` (a local path or a `gs://` URI),
+    checking every weight's shape."""
     manifest_path = os.path.join(directory, MANIFEST)
     try:
-        with open(manifest_path) as f:
-            manifest = json.load(f)
+        manifest = json.loads(_read_bytes(manifest_path))
     except FileNotFoundError:
         raise ModelDirError(f"{directory}: not a lama_jax model directory (no {MANIFEST}); "
                             f"convert an official checkpoint with python -m lama_jax.convert") from None

@@ -23,6 +23,7 @@ import jax
 import ml_collections
 import numpy as np
 from clu import metric_writers, periodic_actions
+from etils import epath
 from jax.experimental import multihost_utils
 
 from lama_jax.errors import ConfigError, LamaJaxError
@@ -30,7 +31,7 @@ from lama_jax.checkpoint import Checkpointer
 from lama_jax.data import masks as mask_presets
 from lama_jax.data.pipeline import eval_dataset, train_dataset
 from lama_jax.data.sources import make_source
-from lama_jax.files import exclusive_lock
+from lama_jax.files import exclusive_lock, full_path, is_remote
 from lama_jax.model_dir import Model, load_model, save_model
 from lama_jax.parallel import global_batch, make_mesh, replicated, with_shardings
 from lama_jax.state import TrainState, backbone_variables, build_networks, with_weights
@@ -80,11 +81,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     same workdir is refused with `LockedError` while the first one lives. `writers` (clu
     metric writers, e.g. `lama_jax.notebook.LiveView`) get the metrics and validation grids
     too, beside the TensorBoard files."""
-    os.makedirs(workdir, exist_ok=True)
     with contextlib.ExitStack() as lock:
-        if jax.process_index() == 0:  # the other hosts of a run share process 0's workdir
-            lock.enter_context(exclusive_lock(os.path.join(workdir, LOCK_FILE),
-                                              f"workdir {workdir}"))
+        if is_remote(workdir):  # gs://...: no local folder, and no file lock to take
+            epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+            if jax.process_index() == 0:
+                logging.warning("workdir %s is in cloud storage, where a second run on it "
+                                "cannot be detected: start one run per workdir", workdir)
+        else:
+            os.makedirs(workdir, exist_ok=True)
+            if jax.process_index() == 0:  # the other hosts of a run share process 0's workdir
+                lock.enter_context(exclusive_lock(os.path.join(workdir, LOCK_FILE),
+                                                  f"workdir {workdir}"))
         return _train(config, workdir, writers)
 
 
@@ -114,7 +121,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, writers: Sequence[An
     rng = jax.random.key(config.seed)
     program = compile_training(nets, config.losses, mesh, config.data.crop_size)
     abstract, shardings = program.abstract_state, program.shardings
-    checkpointer = Checkpointer(os.path.join(os.path.abspath(workdir), "checkpoints"),
+    checkpointer = Checkpointer(os.path.join(full_path(workdir), "checkpoints"),
                                 config.keep_checkpoints, config.checkpoint_every)
     restored = checkpointer.restore_newest(with_shardings(abstract, shardings), train_iter)
     if restored is not None:

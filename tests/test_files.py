@@ -2,7 +2,7 @@ import os
 import stat
 
 from lama_jax.convert import convert_checkpoint
-from lama_jax.files import staging_dir, write_atomic
+from lama_jax.files import full_path, is_remote, staging_dir, write_atomic
 from lama_jax.model_dir import save_model
 
 
@@ -21,3 +21,10 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path, reference):
     assert _mode(staging_dir(str(tmp_path), ".x-")) == 0o777 & ~umask
     save_model(str(tmp_path / "model"), convert_checkpoint(str(reference / "tiny_best.ckpt")))
     assert _mode(tmp_path / "model") == 0o777 & ~umask
+
+
+def test_cloud_storage_paths_are_told_from_local_ones(tmp_path):
+    assert is_remote("gs://bucket/run") and is_remote("s3://bucket/run")
+    assert not is_remote(str(tmp_path)) and not is_remote("runs/demo")
+    assert full_path("gs://bucket/run") == "gs://bucket/run"  # no local absolute path
+    assert full_path("runs/demo") == os.path.abspath("runs/demo")

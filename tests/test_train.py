@@ -115,21 +115,21 @@ def _assert_same_model(a, b):
 
 def test_preempted_run_resumes_exactly(tmp_path, caplog):
     config = tiny_config()
-    config.checkpoint_every = 3
+    config.update(num_train_steps=8, checkpoint_every=2, eval_every=8)
     train_and_evaluate(config, str(tmp_path / "straight"))
 
-    # Interrupted run: SIGTERM (a preemption notice) once checkpoint 6 exists, i.e. around
-    # step 7 of 12; the run saves the step it reached and returns. The restart resumes there.
+    # Interrupted run: SIGTERM (a preemption notice) once checkpoint 4 exists, i.e. around
+    # step 5 of 8; the run saves the step it reached and returns. The restart resumes there.
     interrupted = tmp_path / "interrupted"
 
     def preempt():
-        while not (interrupted / "checkpoints" / "6").exists():
+        while not (interrupted / "checkpoints" / "4").exists():
             time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=preempt, daemon=True).start()
     stopped_at = int(train_and_evaluate(config, str(interrupted)).step)
-    assert 6 <= stopped_at < 12
+    assert 4 <= stopped_at < 8
     assert (interrupted / "checkpoints" / str(stopped_at)).exists()
     assert not (interrupted / "model").exists()
     with caplog.at_level("INFO"):
@@ -145,7 +145,7 @@ def test_preempted_run_resumes_exactly(tmp_path, caplog):
     saved = None
     for devices in (jax.devices()[:2], jax.devices()[:1]):
         mesh = make_mesh(-1, 1, devices)
-        restored = checkpointer.restore(12, with_shardings(abstract, state_shardings(mesh, abstract)))
+        restored = checkpointer.restore(8, with_shardings(abstract, state_shardings(mesh, abstract)))
         assert {d for leaf in jax.tree.leaves(restored) for d in leaf.devices()} == set(devices)
         restored = jax.device_get(restored)
         saved = saved or restored
@@ -272,11 +272,11 @@ def test_unknown_config_key_is_one_line_naming_the_closest(tmp_path):
 
 def test_pconv_trains_on_the_mesh_resumes_exactly_fine_tunes_and_inpaints_through_the_cli(
         tmp_path, caplog):
-    # configs/pconv.py:demo (bundled photos, 5-layer U-Net, 96 px crops) on the 4 x 2 mesh.
+    # configs/pconv.py:demo (bundled photos, 5-layer U-Net) at 64 px on the 4 x 2 mesh.
     config = pconv.get_config("demo")
     config.update(batch_size=8, eval_batch_size=4, num_train_steps=4, log_every=2,
                   eval_every=4, checkpoint_every=2)
-    config.data.eval_records = 4
+    config.data.update(eval_records=4, crop_size=64)
     config.mesh.update(data=4, fsdp=2)
     train_and_evaluate(config, str(tmp_path / "straight"))
     model = _params(tmp_path / "straight")
@@ -295,7 +295,7 @@ def test_pconv_trains_on_the_mesh_resumes_exactly_fine_tunes_and_inpaints_throug
     finetune = pconv.get_config("demo,finetune")
     finetune.update(batch_size=8, num_train_steps=2, eval_every=2,
                     init_from=str(tmp_path / "straight" / "model"))
-    finetune.data.eval_records = 4
+    finetune.data.update(eval_records=4, crop_size=64)
     train_and_evaluate(finetune, str(tmp_path / "finetuned"))
     before = model.generator_variables["batch_stats"]
     after = _params(tmp_path / "finetuned").generator_variables["batch_stats"]
