@@ -221,13 +221,14 @@ _JAX_MEMORY = """
 import resource, sys
 from lama_jax.xla_flags import enable_cpu_onednn
 enable_cpu_onednn()
-import jax, numpy as np
+import numpy as np
+sys.path.insert(0, sys.argv[3])
+from bench_inference import random_variables  # experiments/bench_inference.py
 from lama_jax.inpaint import Inpainter
-from lama_jax.models.generator import BIG_LAMA, build_generator
+from lama_jax.models.generator import BIG_LAMA
 size, dtype = int(sys.argv[1]), sys.argv[2]
-x = np.zeros((1, 64, 64, BIG_LAMA.input_nc), np.float32)
-variables = jax.jit(build_generator(BIG_LAMA).init)(jax.random.key(0), x)
-inpainter = Inpainter(BIG_LAMA, variables, dtype=None if dtype == "float32" else dtype)
+inpainter = Inpainter(BIG_LAMA, random_variables(BIG_LAMA),
+                      dtype=None if dtype == "float32" else dtype)
 rng = np.random.default_rng(0)
 image = rng.random((size, size, 3), dtype=np.float32)
 mask = (rng.random((size, size)) > 0.7).astype(np.float32)
@@ -240,7 +241,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20)
 def peak_memory(side: str, size: int, dtype: str) -> float:
     """Peak resident GiB of a process that builds one side and runs it twice at `size`."""
     if side == "jax":
-        command = [sys.executable, "-c", _JAX_MEMORY, str(size), dtype]
+        command = [sys.executable, "-c", _JAX_MEMORY, str(size), dtype,
+                   os.path.dirname(os.path.abspath(__file__))]
     else:
         command = [sys.executable, __file__, "--sizes", str(size), "--dtype", dtype,
                    "--only", "torch"]

@@ -114,16 +114,17 @@ class Checkpointer:
 
     def _set_aside(self, step: int) -> None:
         """Moves the folder of checkpoint `step` out of the manager's sight, keeping it."""
-        if jax.process_index() == 0 and is_remote(self.directory):
-            # Cloud storage cannot rename folders: the checkpoint stays, and is skipped again.
-            logging.warning("left the unreadable checkpoint %d in %s (folders in cloud "
-                            "storage cannot be moved)", step, self.directory)
-        elif jax.process_index() == 0:
-            target = os.path.join(os.path.dirname(os.path.abspath(self.directory)), UNREADABLE,
-                                  f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.rename(os.path.join(self.directory, str(step)), target)
-            logging.warning("moved the unreadable checkpoint %d to %s", step, target)
+        if jax.process_index() == 0:
+            if is_remote(self.directory):
+                # Cloud storage cannot rename folders: the checkpoint stays, skipped again.
+                logging.warning("left the unreadable checkpoint %d in %s (folders in cloud "
+                                "storage cannot be moved)", step, self.directory)
+            else:
+                target = os.path.join(os.path.dirname(os.path.abspath(self.directory)),
+                                      UNREADABLE, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.rename(os.path.join(self.directory, str(step)), target)
+                logging.warning("moved the unreadable checkpoint %d to %s", step, target)
         self.manager.reload()
 
     def reached_preemption(self, step: int) -> bool:

@@ -158,9 +158,10 @@ def _read_bytes(path: str) -> bytes:
             return f.read()
     from etils import epath
 
-    if not epath.Path(path).exists():
+    remote = epath.Path(path)
+    if not remote.exists():
         raise FileNotFoundError(path)
-    return epath.Path(path).read_bytes()
+    return remote.read_bytes()
 
 
 def _read_variables(path: str, expected: Variables) -> Variables:

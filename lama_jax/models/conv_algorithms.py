@@ -11,7 +11,8 @@ XLA's own.
 * `shift_sum`: any stride-1 k x k convolution as x @ [C, k*k*D] and a sum of k*k shifted
   slices; best where C > D (LaMa's 384->128 and 64->3 layers).
 * `winograd_3x3`: a stride-1 3x3 convolution by Winograd's F(2x2, 3x3) algorithm (Lavin and
-  Gray, 2016): 16 matrix products with 4/9 of the direct method's multiplications.
+  Gray, 2016): 16 matrix products with 4/9 of the direct method's multiplications
+  (`winograd_kernel` + `winograd_transformed` when the kernel serves several bands).
 * `strided_by_phases`: a stride-2 convolution as one matrix product per input phase.
 * `transposed_by_phases`: PyTorch's 3x3 stride-2 ConvTranspose2d (padding 1, output padding 1)
   as one matrix product and a sum of shifted slices per output phase.
@@ -52,16 +53,22 @@ def _input_transform_1d(v: List[jax.Array]) -> List[jax.Array]:
     return [v[0] - v[2], v[1] + v[2], v[2] - v[1], v[1] - v[3]]
 
 
-def winograd_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """Stride-1 'VALID' 3x3 convolution [B, H, W, C] * [3, 3, C, D] -> [B, H-2, W-2, D] by
-    Winograd's F(2x2, 3x3): the output in 2x2 tiles, each from a 4x4 input tile; 16 matrix
-    products [tiles, C] @ [C, D] instead of 9 per output pixel over twice as many pixels."""
+def winograd_kernel(kernel: jax.Array) -> jax.Array:
+    """The kernel [3, 3, C, D] in Winograd's F(2x2, 3x3) domain: [16, C, D] (G k G^T per
+    channel pair). Compute it once per convolution, not once per band."""
+    gg = jnp.asarray(np.kron(_WINOGRAD_G, _WINOGRAD_G), kernel.dtype)  # [16, 9]
+    return (gg @ kernel.reshape(9, -1)).reshape(16, kernel.shape[2], -1)
+
+
+def winograd_transformed(x: jax.Array, u: jax.Array) -> jax.Array:
+    """Stride-1 'VALID' 3x3 convolution [B, H, W, C] -> [B, H-2, W-2, D] with a kernel already
+    in the Winograd domain (`u` = `winograd_kernel(kernel)`, [16, C, D]): the output in 2x2
+    tiles, each from a 4x4 input tile; 16 matrix products [tiles, C] @ [C, D] instead of 9 per
+    output pixel over twice as many pixels."""
     b, height, width, c = x.shape
     h, w = height - 2, width - 2
     th, tw = -(-h // 2), -(-w // 2)  # tiles; an odd side gets one padded row or column
     x = jnp.pad(x, ((0, 0), (0, 2 * th - h), (0, 2 * tw - w), (0, 0)))
-    gg = jnp.asarray(np.kron(_WINOGRAD_G, _WINOGRAD_G), kernel.dtype)  # [16, 9]
-    u = (gg @ kernel.reshape(9, -1)).reshape(16, c, -1)  # [16, C, D]
     rows = _input_transform_1d([x[:, r:r + 2 * th:2] for r in range(4)])  # 4 x [B, th, W', C]
     v = jnp.stack([t for row in rows
                    for t in _input_transform_1d([row[:, :, s:s + 2 * tw:2] for s in range(4)])])
@@ -71,6 +78,12 @@ def winograd_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
     y = (aa @ m.reshape(16, -1)).reshape(2, 2, b, th, tw, -1)  # [2, 2, B, th, tw, D]
     y = y.transpose(2, 3, 0, 4, 1, 5).reshape(b, 2 * th, 2 * tw, -1)
     return y[:, :h, :w]
+
+
+def winograd_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Stride-1 'VALID' 3x3 convolution [B, H, W, C] * [3, 3, C, D] -> [B, H-2, W-2, D] by
+    Winograd's F(2x2, 3x3) (`winograd_kernel`, then `winograd_transformed`)."""
+    return winograd_transformed(x, winograd_kernel(kernel))
 
 
 def strided_by_phases(x: jax.Array, kernel: jax.Array, stride: int = 2) -> jax.Array:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Literal, Optional, get_args
 
 import flax.linen as nn
 import jax
@@ -31,7 +31,7 @@ from lama_jax.models.config_fields import KindConfig
 # or "cpu" (`conv_algorithms`' rewrites, chosen per layer; Big LaMa inference runs 2-3x faster
 # with them than with "xla" on x86 CPUs, see experiments/RESULTS.md).
 ConvImpl = Literal["xla", "cpu"]
-CONV_IMPLS = ("xla", "cpu")
+CONV_IMPLS = get_args(ConvImpl)
 ModuleDef = Callable[..., nn.Module]
 # What one call of an encoder-blocks-decoder generator computes: the whole network ("all"),
 # its front (the input -> the features entering the first residual block) or its rear (those
@@ -79,7 +79,8 @@ def _cpu_conv(x: jax.Array, kernel: jax.Array, stride: int, dilation: int) -> ja
     if k == 1 and stride == 1:
         return x @ kernel[0, 0]
     if k == 3 and stride == 1 and dilation == 1:
-        return algo.in_row_bands(lambda t: algo.winograd_3x3(t, kernel), x, 3, 1,
+        u = algo.winograd_kernel(kernel)  # once, for every band
+        return algo.in_row_bands(lambda t: algo.winograd_transformed(t, u), x, 3, 1,
                                  WINOGRAD_BAND_PIXELS)
     if stride == 1 and c_in > c_out:
         return algo.shift_sum(x, kernel, dilation)
