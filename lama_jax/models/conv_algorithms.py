@@ -13,13 +13,15 @@ XLA's own.
 * `winograd_3x3`: a stride-1 3x3 convolution by Winograd's F(2x2, 3x3) algorithm (Lavin and
   Gray, 2016): 16 matrix products with 4/9 of the direct method's multiplications
   (`winograd_kernel` + `winograd_transformed` when the kernel serves several bands).
-* `strided_by_phases`: a stride-2 convolution as one matrix product per input phase.
+* `im2col`: any convolution as one matrix product of its patches; best for LaMa's stride-2
+  layers with 128 or more input channels.
 * `transposed_by_phases`: PyTorch's 3x3 stride-2 ConvTranspose2d (padding 1, output padding 1)
   as one matrix product and a sum of shifted slices per output phase.
 
 Big feature maps are best computed in bands of output rows (`in_row_bands`): each band's
 intermediate products then stay in the CPU's caches (at 512 px, banding halves the time of the
-residual blocks' Winograd convolutions and of the 7x7 stem).
+residual blocks' Winograd convolutions and of the 7x7 stem, and takes a third off the
+transposed and strided convolutions).
 
 All arrays are NHWC, kernels HWIO ([k, k, C, D]) and 'VALID' (pad before calling).
 """
@@ -86,35 +88,29 @@ def winograd_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return winograd_transformed(x, winograd_kernel(kernel))
 
 
-def strided_by_phases(x: jax.Array, kernel: jax.Array, stride: int = 2) -> jax.Array:
-    """'VALID' convolution with `stride` [B, H, W, C] * [k, k, C, D] -> [B, h, w, D]: each of
-    the stride^2 input phases x[p::s, q::s] meets only its own kernel taps, as one matrix
-    product to (its taps * D) channels and a sum of shifted slices."""
+def im2col(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
+    """'VALID' convolution with `stride` [B, H, W, C] * [k, k, C, D] -> [B, h, w, D] as one
+    matrix product of its k*k input patches, gathered on channels ([B, h, w, k*k*C]), with the
+    kernel as a [k*k*C, D] matrix; best for strided layers with many input channels (the
+    patches take k*k times the input's memory, so run it in bands)."""
     k, s = kernel.shape[0], stride
     h, w = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
-    out = None
-    for p in range(min(s, k)):
-        for q in range(min(s, k)):
-            taps = [(i, j) for i in range(p, k, s) for j in range(q, k, s)]
-            weights = jnp.concatenate([kernel[i, j] for i, j in taps], axis=-1)  # [C, n*D]
-            phase = x[:, p::s, q::s] @ weights  # [B, H/s, W/s, n*D]
-            phase = phase.reshape(phase.shape[:3] + (len(taps), -1))
-            for n, (i, j) in enumerate(taps):
-                term = phase[:, i // s:i // s + h, j // s:j // s + w, n]
-                out = term if out is None else out + term
-    return out  # [B, h, w, D]
+    patches = jnp.concatenate([x[:, i:i + s * (h - 1) + 1:s, j:j + s * (w - 1) + 1:s]
+                               for i in range(k) for j in range(k)], axis=-1)  # [B, h, w, k*k*C]
+    return patches @ kernel.reshape(-1, kernel.shape[-1])  # [B, h, w, D]
 
 
 def transposed_by_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """PyTorch's ConvTranspose2d(3x3, stride 2, padding 1, output_padding 1) on
-    [B, h, w, C] -> [B, 2h, 2w, D], with flax's `nn.ConvTranspose(..., transpose_kernel=True)`
-    kernel [3, 3, D, C]. Output pixel 2m + a takes kernel row 1 from input row m when a = 0,
-    rows 2 and 0 from input rows m and m + 1 when a = 1 (likewise for columns): one matrix
-    product to 9*D channels, four sums of shifted slices, one interleave."""
-    b, h, w, c = x.shape
+    """PyTorch's ConvTranspose2d(3x3, stride 2, padding 1, output_padding 1) of a [B, h, w, C]
+    map, given it with one row of zeros added at the bottom and one column at the right
+    ([B, h+1, w+1, C]; a 'VALID' operation with a 2x2 window, so `in_row_bands` can split it),
+    -> [B, 2h, 2w, D], with flax's `nn.ConvTranspose(..., transpose_kernel=True)` kernel
+    [3, 3, D, C]. Output pixel 2m + a takes kernel row 1 from input row m when a = 0, rows 2
+    and 0 from input rows m and m + 1 when a = 1 (likewise for columns): one matrix product to
+    9*D channels, four sums of shifted slices, one interleave."""
+    b, h, w, c = x.shape[0], x.shape[1] - 1, x.shape[2] - 1, x.shape[3]
     weights = kernel.transpose(3, 0, 1, 2).reshape(c, -1)  # [C, 3*3*D]
-    taps = (x @ weights).reshape(b, h, w, 3, 3, -1)  # [B, h, w, 3, 3, D]
-    taps = jnp.pad(taps, ((0, 0), (0, 1), (0, 1), (0, 0), (0, 0), (0, 0)))  # row/col m + 1
+    taps = (x @ weights).reshape(b, h + 1, w + 1, 3, 3, -1)  # [B, h+1, w+1, 3, 3, D]
 
     def phase(a: int, c_: int) -> jax.Array:
         rows = [(1, 0)] if a == 0 else [(2, 0), (0, 1)]  # (kernel row, input offset)

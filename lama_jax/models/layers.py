@@ -61,8 +61,11 @@ def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
 
 
 # Output pixels per band of `conv_algorithms.in_row_bands` (measured on two EPYC cores, Big
-# LaMa at 512 px): Winograd's intermediates are 4x its input, so its bands are small.
+# LaMa at 256 and 512 px): Winograd's intermediates are 4x its input and im2col's patches 9x,
+# so their bands are small. A transposed convolution's band counts its input pixels.
 WINOGRAD_BAND_PIXELS = 1024
+IM2COL_BAND_PIXELS = 1024
+TRANSPOSED_BAND_PIXELS = 4096
 XLA_BAND_PIXELS = 16384
 
 
@@ -85,7 +88,8 @@ def _cpu_conv(x: jax.Array, kernel: jax.Array, stride: int, dilation: int) -> ja
     if stride == 1 and c_in > c_out:
         return algo.shift_sum(x, kernel, dilation)
     if stride == 2 and c_in >= 128 and dilation == 1:
-        return algo.strided_by_phases(x, kernel, stride)
+        return algo.in_row_bands(lambda t: algo.im2col(t, kernel, stride), x, k, stride,
+                                 IM2COL_BAND_PIXELS)
     return algo.in_row_bands(lambda t: _xla_conv(t, kernel, stride, dilation), x, window,
                              stride, XLA_BAND_PIXELS)
 
@@ -98,8 +102,8 @@ def _check_impl(impl: str) -> None:
 class Conv(nn.Module):
     """A k x k 'VALID' convolution with `nn.Conv`'s parameters ([k, k, C_in, C_out] kernel,
     optional bias), computed by XLA's convolution (`impl="xla"`) or by the CPU rewrites
-    (`impl="cpu"`: Winograd for 3x3, phases for stride 2, shift-sum where C_in > C_out,
-    banded XLA convolutions otherwise)."""
+    (`impl="cpu"`: Winograd for 3x3, im2col for stride 2 from 128 or more channels, shift-sum
+    where C_in > C_out, banded XLA convolutions otherwise)."""
 
     features: int
     kernel_size: int
@@ -128,7 +132,7 @@ class ConvTranspose(nn.Module):
     """PyTorch's ConvTranspose2d(3x3, stride 2, padding 1, output_padding 1), exactly 2x
     upsampling, with the parameters of flax's `nn.ConvTranspose(features, (3, 3),
     transpose_kernel=True)` (kernel [3, 3, C_out, C_in], bias [C_out]); `impl="cpu"` computes
-    it by output phases (`conv_algorithms.transposed_by_phases`)."""
+    it by output phases, in bands of rows (`conv_algorithms.transposed_by_phases`)."""
 
     features: int
     impl: ConvImpl = "xla"
@@ -143,7 +147,9 @@ class ConvTranspose(nn.Module):
         dtype = self.dtype or jnp.result_type(x, kernel)
         x, kernel = x.astype(dtype), kernel.astype(dtype)
         if self.impl == "cpu":
-            y = algo.transposed_by_phases(x, kernel)
+            x = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))  # the zeros below and right
+            y = algo.in_row_bands(lambda t: algo.transposed_by_phases(t, kernel), x, 2, 1,
+                                  TRANSPOSED_BAND_PIXELS)
         else:
             y = jax.lax.conv_transpose(x, kernel, (2, 2), ((1, 2), (1, 2)),
                                        dimension_numbers=("NHWC", "HWIO", "NHWC"),

@@ -39,10 +39,10 @@ def test_shift_sum_matches_convolution(k, dilation):
     _close(algo.shift_sum(x, kernel, dilation), _xla(x, kernel, dilation=dilation))
 
 
-@pytest.mark.parametrize("size", [9, 10, 17])
-def test_strided_by_phases_matches_convolution(size):
-    x, kernel = _random((2, size, size + 2, 4), 4), _random((3, 3, 4, 6), 5, 0.2)
-    _close(algo.strided_by_phases(x, kernel), _xla(x, kernel, stride=2))
+@pytest.mark.parametrize("size,k,stride", [(9, 3, 2), (10, 3, 2), (17, 3, 2), (12, 5, 1)])
+def test_im2col_matches_convolution(size, k, stride):
+    x, kernel = _random((2, size, size + 2, 4), 4), _random((k, k, 4, 6), 5, 0.2)
+    _close(algo.im2col(x, kernel, stride), _xla(x, kernel, stride=stride))
 
 
 def test_transposed_by_phases_matches_flax_conv_transpose():
@@ -50,7 +50,12 @@ def test_transposed_by_phases_matches_flax_conv_transpose():
     layer = nn.ConvTranspose(4, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)),
                              transpose_kernel=True, use_bias=False)
     kernel = layer.init(jax.random.key(7), x)["params"]["kernel"]
-    _close(algo.transposed_by_phases(x, kernel), layer.apply({"params": {"kernel": kernel}}, x))
+    padded = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+    expected = layer.apply({"params": {"kernel": kernel}}, x)  # [2, 10, 14, 4]
+    _close(algo.transposed_by_phases(padded, kernel), expected)
+    # In bands of 2 input rows: each band's last input row belongs to the next band too.
+    banded = algo.in_row_bands(lambda t: algo.transposed_by_phases(t, kernel), padded, 2, 1, 14)
+    _close(banded, expected)
 
 
 @pytest.mark.parametrize("stride,window", [(1, 3), (2, 3), (1, 7)])
@@ -67,7 +72,7 @@ def test_row_bands_give_the_whole_convolution(stride, window):
     (6, 3, 1, 1, 5),   # Winograd (in bands at this size)
     (3, 7, 1, 1, 8),   # shift-sum: more input than output channels
     (8, 7, 1, 1, 4),   # banded XLA convolution (the stem)
-    (6, 3, 2, 1, 128),  # stride 2 by phases
+    (6, 3, 2, 1, 128),  # stride 2 by im2col (in bands at this size)
     (8, 3, 2, 1, 4),   # stride 2, few channels: banded XLA convolution
     (4, 3, 1, 2, 4),   # dilated
     (5, 1, 1, 1, 4),   # 1x1: a matrix product
