@@ -3,6 +3,8 @@ cells (papermill), and are stored without outputs."""
 
 import json
 import pathlib
+import subprocess
+import sys
 
 import nbformat
 import numpy as np
@@ -13,6 +15,7 @@ from PIL import Image
 from lama_jax.data.sources import sample_photos
 from lama_jax.model_dir import load_model
 from lama_jax.notebook import MaskCanvas
+from tests.gcs_server import GcsServer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "experiments" / "notebooks"
@@ -76,6 +79,29 @@ def test_train_notebook_trains_and_resumes_after_a_restart(tmp_path):
     # A restarted runtime: a fresh kernel, the same cells, more steps.
     text = _run("train", tmp_path, STEPS=3, **common)
     assert "(resuming from step 2)" in text and "trained to step 3" in text
+
+
+def test_train_notebook_keeps_its_run_in_cloud_storage(tmp_path, monkeypatch):
+    # A gs:// workdir, served offline by tests/gcs_server.py through the real clients
+    # (TensorFlow's file system, tensorstore, google-cloud-storage); a restart resumes from it.
+    tiny = {"data.eval_records": 2, "data.crop_size": 64, "generator.ngf": 8,
+            "generator.n_blocks": 1, "discriminator.ndf": 8, "losses.hrf_perceptual_weight": 0}
+    common = dict(CONFIG="demo", WORKDIR="gs://lama-runs/demo", TENSORBOARD=False,
+                  OVERRIDES=tiny)
+    with GcsServer(tmp_path, "lama-runs") as gcs:
+        for name, value in gcs.environ.items():
+            monkeypatch.setenv(name, value)
+        assert "trained to step 2" in _run("train", tmp_path, STEPS=2, **common)
+        text = _run("train", tmp_path, STEPS=3, **common)
+        assert "(resuming from step 2)" in text and "trained to step 3" in text
+        objects = gcs.objects("lama-runs")
+        model = subprocess.run(
+            [sys.executable, "-c", "from lama_jax.model_dir import load_model; "
+             "print(load_model('gs://lama-runs/demo/model').metadata['step'])"],
+            capture_output=True, text=True, timeout=300)
+    assert {"demo/checkpoints/2/", "demo/checkpoints/3/"} <= set(objects)
+    assert any(o.startswith("demo/events.out.tfevents") for o in objects)
+    assert model.returncode == 0 and model.stdout.split()[-1] == "3", model.stderr[-2000:]
 
 
 def test_ablations_notebook_runs_the_smoke_scale_and_shows_it(tmp_path):
