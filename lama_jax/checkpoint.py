@@ -18,9 +18,10 @@ from typing import Any, Optional, Tuple
 import grain
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 from lama_jax.errors import LamaJaxError
-from lama_jax.files import is_remote
+from lama_jax.files import full_path
 
 UNREADABLE = "unreadable_checkpoints"  # beside the checkpoints folder
 
@@ -113,18 +114,17 @@ class Checkpointer:
         return None
 
     def _set_aside(self, step: int) -> None:
-        """Moves the folder of checkpoint `step` out of the manager's sight, keeping it."""
+        """Moves the folder of checkpoint `step` out of the manager's sight, keeping it.
+
+        Locally that is one rename. Cloud storage has no folders to rename: TensorFlow's file
+        system moves the objects one by one, so an interrupted move leaves the checkpoint
+        split between both places, still unreadable, and nothing lost."""
         if jax.process_index() == 0:
-            if is_remote(self.directory):
-                # Cloud storage cannot rename folders: the checkpoint stays, skipped again.
-                logging.warning("left the unreadable checkpoint %d in %s (folders in cloud "
-                                "storage cannot be moved)", step, self.directory)
-            else:
-                target = os.path.join(os.path.dirname(os.path.abspath(self.directory)),
-                                      UNREADABLE, f"{step}-{time.strftime('%Y%m%d-%H%M%S')}")
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.rename(os.path.join(self.directory, str(step)), target)
-                logging.warning("moved the unreadable checkpoint %d to %s", step, target)
+            parent = os.path.dirname(full_path(self.directory).rstrip("/"))
+            target = epath.Path(parent) / UNREADABLE / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (epath.Path(self.directory) / str(step)).rename(target)
+            logging.warning("moved the unreadable checkpoint %d to %s", step, target)
         self.manager.reload()
 
     def reached_preemption(self, step: int) -> bool:

@@ -18,6 +18,7 @@ generation (`x-goog-generation`), which tensorstore needs.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import socketserver
@@ -53,6 +54,19 @@ class _Handler(emulator.RequestHandler):
     """The emulator's request handler, with the mends listed in the module docstring."""
 
     tls = False
+
+    def do_GET(self):
+        match = re.match(r"^/storage/v1/b/([^/?]+)/storageLayout", self.path)
+        if match and match[1] in self.storage.buckets:
+            body = json.dumps({"kind": "storage#storageLayout", "bucket": match[1],
+                               "hierarchicalNamespace": {"enabled": False}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
 
     def do_POST(self):
         self._mend_framing()

@@ -83,7 +83,8 @@ def test_train_notebook_trains_and_resumes_after_a_restart(tmp_path):
 
 def test_train_notebook_keeps_its_run_in_cloud_storage(tmp_path, monkeypatch):
     # A gs:// workdir, served offline by tests/gcs_server.py through the real clients
-    # (TensorFlow's file system, tensorstore, google-cloud-storage); a restart resumes from it.
+    # (TensorFlow's file system, tensorstore, google-cloud-storage): a restart resumes from it,
+    # and an unreadable checkpoint is moved aside there as it is locally.
     tiny = {"data.eval_records": 2, "data.crop_size": 64, "generator.ngf": 8,
             "generator.n_blocks": 1, "discriminator.ndf": 8, "losses.hrf_perceptual_weight": 0}
     common = dict(CONFIG="demo", WORKDIR="gs://lama-runs/demo", TENSORBOARD=False,
@@ -95,21 +96,25 @@ def test_train_notebook_keeps_its_run_in_cloud_storage(tmp_path, monkeypatch):
         text = _run("train", tmp_path, STEPS=3, **common)
         assert "(resuming from step 2)" in text and "trained to step 3" in text
         objects = gcs.objects("lama-runs")
-        # Checkpoint 3 loses its array data: the next run resumes from 2 and leaves 3 alone.
+        # Checkpoint 3 loses its array data: the next run moves it aside, resumes from 2 and
+        # writes a new checkpoint 3.
         lost = [o for o in objects if o.startswith("demo/checkpoints/3/state/ocdbt.process_0/d/")]
         for name in lost:
             gcs.storage.delete_file("lama-runs", name)
-        text = _run("train", tmp_path, STEPS=4, **common)
+        text = _run("train", tmp_path, STEPS=3, **common)
         assert "checkpoint 3 in gs://lama-runs/demo/checkpoints cannot be restored" in text
-        assert "left the unreadable checkpoint 3" in text and "resumed from step 2" in text
-        assert "trained to step 4" in text
+        assert "moved the unreadable checkpoint 3 to gs://lama-runs/demo/unreadable_" in text
+        assert "resumed from step 2" in text and "trained to step 3" in text
+        objects = gcs.objects("lama-runs")
         model = subprocess.run(
             [sys.executable, "-c", "from lama_jax.model_dir import load_model; "
              "print(load_model('gs://lama-runs/demo/model').metadata['step'])"],
             capture_output=True, text=True, timeout=300)
     assert lost and {"demo/checkpoints/2/", "demo/checkpoints/3/"} <= set(objects)
+    kept = [o for o in objects if o.startswith("demo/unreadable_checkpoints/3-")]
+    assert any(o.endswith("/_CHECKPOINT_METADATA") for o in kept)  # moved, not deleted
     assert any(o.startswith("demo/events.out.tfevents") for o in objects)
-    assert model.returncode == 0 and model.stdout.split()[-1] == "4", model.stderr[-2000:]
+    assert model.returncode == 0 and model.stdout.split()[-1] == "3", model.stderr[-2000:]
 
 
 def test_ablations_notebook_runs_the_smoke_scale_and_shows_it(tmp_path):
