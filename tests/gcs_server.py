@@ -9,7 +9,7 @@ The clients that a training run uses each reach it their own way, unchanged othe
   `https://www.googleapis.com`, so it goes through `https_proxy` to a CONNECT proxy here that
   ends the TLS with a certificate made for that name (`CURL_CA_BUNDLE`) and serves the same API.
 
-Four differences between the emulator and real GCS are mended in `_Handler`: a body sent with
+Four differences between the emulator and real GCS are mended here: a body sent with
 both `Transfer-Encoding: chunked` and `Content-Length` (TensorFlow does) is read as chunked, as
 RFC 9112 6.3 says; an empty upload is an empty object; a download names the object's
 generation (`x-goog-generation`), which tensorstore needs; and a bucket's `storageLayout`
