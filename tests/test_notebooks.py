@@ -19,6 +19,10 @@ from tests.gcs_server import GcsServer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "experiments" / "notebooks"
+# The train notebook's demo recipe shrunk (as tests/test_train.py's tiny config).
+TINY_TRAINING = {"data.eval_records": 2, "data.crop_size": 64, "generator.ngf": 8,
+                 "generator.n_blocks": 1, "discriminator.ndf": 8,
+                 "losses.hrf_perceptual_weight": 0}
 
 
 @pytest.fixture(autouse=True)
@@ -65,34 +69,29 @@ def test_inpaint_notebook_converts_draws_and_inpaints(tmp_path, reference):
     assert load_model(str(work / "model")).generator_config.kind == "ffc_resnet"
 
 
-def test_train_notebook_trains_and_resumes_after_a_restart(tmp_path):
+def test_train_notebook_trains(tmp_path):
     workdir = tmp_path / "run"
-    # The demo recipe shrunk (as tests/test_train.py's tiny config) to keep the suite short.
-    tiny = {"data.eval_records": 2, "data.crop_size": 64, "generator.ngf": 8,
-            "generator.n_blocks": 1, "discriminator.ndf": 8, "losses.hrf_perceptual_weight": 0}
-    common = dict(CONFIG="demo", WORKDIR=str(workdir), TENSORBOARD=False, OVERRIDES=tiny)
-    text = _run("train", tmp_path, STEPS=2, **common)
+    text = _run("train", tmp_path, STEPS=2, CONFIG="demo", WORKDIR=str(workdir),
+                TENSORBOARD=False, OVERRIDES=TINY_TRAINING)
     assert "(a new run)" in text and "mesh: {'data': 2, 'fsdp': 1}" in text
     assert "trained to step 2" in text
     assert load_model(str(workdir / "model")).generator_config.ngf == 8
     assert any(p.name.startswith("events.out.tfevents") for p in workdir.iterdir())
-    # A restarted runtime: a fresh kernel, the same cells, more steps.
-    text = _run("train", tmp_path, STEPS=3, **common)
-    assert "(resuming from step 2)" in text and "trained to step 3" in text
+    # Resuming after a restart: test_train_notebook_keeps_its_run_in_cloud_storage.
 
 
 def test_train_notebook_keeps_its_run_in_cloud_storage(tmp_path, monkeypatch):
     # A gs:// workdir, served offline by tests/gcs_server.py through the real clients
     # (TensorFlow's file system, tensorstore, google-cloud-storage): a restart resumes from it,
     # and an unreadable checkpoint is moved aside there as it is locally.
-    tiny = {"data.eval_records": 2, "data.crop_size": 64, "generator.ngf": 8,
-            "generator.n_blocks": 1, "discriminator.ndf": 8, "losses.hrf_perceptual_weight": 0}
     common = dict(CONFIG="demo", WORKDIR="gs://lama-runs/demo", TENSORBOARD=False,
-                  OVERRIDES=tiny)
+                  OVERRIDES=TINY_TRAINING)
     with GcsServer(tmp_path, "lama-runs") as gcs:
         for name, value in gcs.environ.items():
             monkeypatch.setenv(name, value)
-        assert "trained to step 2" in _run("train", tmp_path, STEPS=2, **common)
+        text = _run("train", tmp_path, STEPS=2, **common)
+        assert "gs://lama-runs/demo (a new run)" in text and "trained to step 2" in text
+        # A restarted runtime: a fresh kernel, the same cells, more steps.
         text = _run("train", tmp_path, STEPS=3, **common)
         assert "(resuming from step 2)" in text and "trained to step 3" in text
         objects = gcs.objects("lama-runs")
