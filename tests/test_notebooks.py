@@ -26,10 +26,11 @@ TINY_TRAINING = {"data.eval_records": 2, "data.crop_size": 64, "generator.ngf": 
 
 
 @pytest.fixture(autouse=True)
-def kernel_environment(monkeypatch, tmp_path):
-    """The kernels see two CPU devices and a private compilation cache."""
+def kernel_environment(monkeypatch, tmp_path_factory):
+    """The kernels see two CPU devices and a compilation cache of this test session's own
+    (the train notebook's tests compile the same programs)."""
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-    monkeypatch.setenv("LAMA_JAX_CACHE_DIR", str(tmp_path / "jax_cache"))
+    monkeypatch.setenv("LAMA_JAX_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "jax_cache"))
 
 
 def _run(name: str, tmp_path: pathlib.Path, **parameters) -> str:
@@ -82,25 +83,23 @@ def test_train_notebook_trains(tmp_path):
 
 def test_train_notebook_keeps_its_run_in_cloud_storage(tmp_path, monkeypatch):
     # A gs:// workdir, served offline by tests/gcs_server.py through the real clients
-    # (TensorFlow's file system, tensorstore, google-cloud-storage): a restart resumes from it,
-    # and an unreadable checkpoint is moved aside there as it is locally.
+    # (TensorFlow's file system, tensorstore, google-cloud-storage): a restarted runtime resumes
+    # from it, and an unreadable checkpoint is moved aside there as it is locally.
     common = dict(CONFIG="demo", WORKDIR="gs://lama-runs/demo", TENSORBOARD=False,
-                  OVERRIDES=TINY_TRAINING)
+                  OVERRIDES={**TINY_TRAINING, "checkpoint_every": 2})
     with GcsServer(tmp_path, "lama-runs") as gcs:
         for name, value in gcs.environ.items():
             monkeypatch.setenv(name, value)
-        text = _run("train", tmp_path, STEPS=2, **common)
-        assert "gs://lama-runs/demo (a new run)" in text and "trained to step 2" in text
-        # A restarted runtime: a fresh kernel, the same cells, more steps.
         text = _run("train", tmp_path, STEPS=3, **common)
-        assert "(resuming from step 2)" in text and "trained to step 3" in text
-        objects = gcs.objects("lama-runs")
-        # Checkpoint 3 loses its array data: the next run moves it aside, resumes from 2 and
-        # writes a new checkpoint 3.
-        lost = [o for o in objects if o.startswith("demo/checkpoints/3/state/ocdbt.process_0/d/")]
+        assert "gs://lama-runs/demo (a new run)" in text and "trained to step 3" in text
+        # Checkpoint 3 loses its array data. A restarted runtime (a fresh kernel, the same
+        # cells) moves it aside, resumes from 2 and writes a new checkpoint 3.
+        lost = [o for o in gcs.objects("lama-runs")
+                if o.startswith("demo/checkpoints/3/state/ocdbt.process_0/d/")]
         for name in lost:
             gcs.storage.delete_file("lama-runs", name)
         text = _run("train", tmp_path, STEPS=3, **common)
+        assert "(resuming from step 3)" in text
         assert "checkpoint 3 in gs://lama-runs/demo/checkpoints cannot be restored" in text
         assert "moved the unreadable checkpoint 3 to gs://lama-runs/demo/unreadable_" in text
         assert "resumed from step 2" in text and "trained to step 3" in text
