@@ -19,6 +19,7 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 from etils import epath
+from jax.experimental import multihost_utils
 
 from lama_jax.errors import LamaJaxError
 from lama_jax.files import full_path
@@ -125,6 +126,8 @@ class Checkpointer:
             target.parent.mkdir(parents=True, exist_ok=True)
             (epath.Path(self.directory) / str(step)).rename(target)
             logging.warning("moved the unreadable checkpoint %d to %s", step, target)
+        if jax.process_count() > 1:  # the others must not list the step while it moves
+            multihost_utils.sync_global_devices(f"lama_jax: set aside checkpoint {step}")
         self.manager.reload()
 
     def reached_preemption(self, step: int) -> bool:

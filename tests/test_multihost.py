@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from lama_jax.model_dir import load_model
+from tests.helpers import truncate_array_data
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # configs/demo.py shrunk as tests/test_train.py's tiny_config: 4 global devices, mesh 2 x 2.
@@ -58,14 +59,18 @@ def test_two_hosts_train_save_and_resume_exactly(tmp_path):
     # Only process 0 writes summaries and the exported model.
     assert len(list(straight.glob("events.out.tfevents*"))) == 1
 
-    # The same run as if it had stopped after step 2: without the last checkpoint and the
-    # model. Restarted on both hosts, it resumes (train state and each host's data-iterator
-    # position) and ends where the straight run ended.
+    # The same run as if its last checkpoint had been cut short by a full disk, without the
+    # model. Restarted on both hosts, it sets that checkpoint aside (process 0 moves it while
+    # the other waits, so that neither still lists step 4 when it saves step 4 again), resumes
+    # (train state and each host's data-iterator position) and ends where the straight run
+    # ended.
     shutil.copytree(straight, resumed)
-    shutil.rmtree(resumed / "checkpoints" / "4")
+    truncate_array_data(resumed / "checkpoints" / "4")
     shutil.rmtree(resumed / "model")
     logs = _train_on_two_hosts(resumed, 4)
     assert all("resumed from step 2" in log for log in logs)
+    assert "moved the unreadable checkpoint 4" in logs[0]
+    assert [p.name[:2] for p in (resumed / "unreadable_checkpoints").iterdir()] == ["4-"]
     a, b = (load_model(str(run / "model")) for run in (straight, resumed))
     for x, y in zip(jax.tree.leaves((a.generator_variables, a.discriminator_variables)),
                     jax.tree.leaves((b.generator_variables, b.discriminator_variables))):

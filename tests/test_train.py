@@ -26,6 +26,7 @@ from lama_jax.parallel import global_batch, make_mesh, replicated, state_shardin
 from lama_jax.state import backbone_variables, build_networks, init_train_state
 from lama_jax.steps import compile_training
 from lama_jax.train import LOCK_FILE, TrainingDiverged, train_and_evaluate
+from tests.helpers import truncate_array_data
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
@@ -183,14 +184,6 @@ def test_init_from_converted_checkpoint(tmp_path, reference):
     assert 0 < np.abs(after - before).max() < 0.01  # one Adam step (lr 1e-3) away
 
 
-def _truncate_array_data(step: pathlib.Path) -> None:
-    """Cuts every array data file of a checkpoint step in half, as a full disk would."""
-    data = [p for p in (step / "state").rglob("*") if p.is_file() and p.parent.name == "d"]
-    assert data
-    for path in data:
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
 def test_unreadable_newest_checkpoint_falls_back_and_is_kept(tmp_path, caplog):
     config = tiny_config()
     config.update(num_train_steps=4, checkpoint_every=2, eval_every=4)
@@ -202,7 +195,7 @@ def test_unreadable_newest_checkpoint_falls_back_and_is_kept(tmp_path, caplog):
         return sorted((p.name for p in checkpoints.iterdir() if p.name.isdigit()), key=int)
 
     assert steps()[-2:] == ["2", "4"]
-    _truncate_array_data(checkpoints / "4")
+    truncate_array_data(checkpoints / "4")
 
     config.num_train_steps = 6
     with caplog.at_level("INFO"):
@@ -219,7 +212,7 @@ def test_unreadable_newest_checkpoint_falls_back_and_is_kept(tmp_path, caplog):
     shutil.rmtree(checkpoints / "6" / "data")
     (checkpoints / "4" / "state" / "_METADATA").unlink()
     for step in before[:-2]:
-        _truncate_array_data(checkpoints / step)
+        truncate_array_data(checkpoints / step)
     config.num_train_steps = 8
     with pytest.raises(CheckpointRestoreError, match=r"no checkpoint can be restored \(the "
                                                      r"newest, step 6"):
