@@ -6,6 +6,7 @@ temporary directory and renames it when complete); the newest `max_to_keep` step
 Restoring builds the target from abstract arrays that carry the *current* mesh's shardings, so
 a run saved on 8 devices resumes on 4 or 1. A checkpoint that cannot be restored (a truncated
 file, a missing item) is skipped for the newest one that can, and moved aside, never deleted.
+On several hosts, a checkpoint counts as readable only if every host reads its part of it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Optional, Tuple
 
 import grain
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 from jax.experimental import multihost_utils
@@ -46,6 +48,45 @@ class _UnreadReadsOfFailedRestores(logging.Filter):
 _UNREAD_READS = _UnreadReadsOfFailedRestores()
 
 
+class _Unreadable:
+    """What an item handler of `_reporting` returns for an item it could not read."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _reporting(handler_class: type) -> type:
+    """`handler_class` whose restore returns `_Unreadable` instead of raising.
+
+    Each host reads only its own part of a checkpoint (its shards, its iterator state), so a
+    damaged checkpoint can fail on one host and read fine on another. Orbax ends a restore at a
+    barrier that a host whose read raised never reaches: the others would wait there, and then
+    train from a state the failed host does not have. Reporting instead of raising brings
+    every host to that barrier, after which they agree (`_failed_processes`)."""
+
+    class Reporting(handler_class):
+        def restore(self, *args, **kwargs):
+            try:
+                return super().restore(*args, **kwargs)
+            except Exception as e:  # orbax, TensorStore and grain raise many types for bad files
+                return _Unreadable(e)
+
+        @classmethod
+        def typestr(cls) -> str:  # checkpoints name the handler any orbax user can read them with
+            return handler_class.typestr()
+
+    Reporting.__name__ = Reporting.__qualname__ = f"Reporting{handler_class.__name__}"
+    return Reporting
+
+
+def _failed_processes(failed: bool) -> list:
+    """The indices of the processes that passed `failed=True` (every process must call this)."""
+    if jax.process_count() == 1:
+        return [0] if failed else []
+    flags = multihost_utils.process_allgather(np.asarray(failed))  # [processes]
+    return np.flatnonzero(flags).tolist()
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
@@ -56,13 +97,20 @@ class Checkpointer:
 
     def __init__(self, directory: str, max_to_keep: int = 3, save_every: int = 1000):
         self.directory = directory
+        handlers = ocp.handlers.DefaultCheckpointHandlerRegistry()
+        state, data = (_reporting(ocp.StandardCheckpointHandler)(),
+                       _reporting(grain.checkpoint.CheckpointHandler)())
+        for item, handler, save, restore in (
+                ("state", state, ocp.args.StandardSave, ocp.args.StandardRestore),
+                ("data", data, grain.checkpoint.CheckpointSave, grain.checkpoint.CheckpointRestore)):
+            handlers.add(item, save, handler)
+            handlers.add(item, restore, handler)
         self.manager = ocp.CheckpointManager(
             directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                                  save_interval_steps=save_every,
                                                  enable_async_checkpointing=True),
-            item_handlers={"state": ocp.StandardCheckpointHandler(),
-                           "data": grain.checkpoint.CheckpointHandler()})
+            handler_registry=handlers)
 
     def latest_step(self) -> Optional[int]:
         """The newest complete checkpoint's step, or None."""
@@ -82,11 +130,21 @@ class Checkpointer:
     def restore(self, step: int, abstract_state: Any,
                 data_iterator: Optional[grain.DatasetIterator] = None) -> Any:
         """The state saved at `step`, laid out as `abstract_state` says (shapes, dtypes,
-        shardings); moves `data_iterator` (if given) to the saved position."""
+        shardings); moves `data_iterator` (if given) to the saved position. Raises on every
+        process if any process cannot read its part."""
         args = {"state": ocp.args.StandardRestore(abstract_state)}
         if data_iterator is not None:
             args["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-        return self.manager.restore(step, args=ocp.args.Composite(**args))["state"]
+        restored = self.manager.restore(step, args=ocp.args.Composite(**args))
+        errors = [item.error for item in restored.values() if isinstance(item, _Unreadable)]
+        failed = _failed_processes(bool(errors))
+        if errors:
+            raise errors[0]
+        if failed:
+            raise CheckpointRestoreError(
+                f"{self.directory}: checkpoint {step} cannot be read on process "
+                f"{', '.join(map(str, failed))}")
+        return restored["state"]
 
     def restore_newest(self, abstract_state: Any,
                        data_iterator: Optional[grain.DatasetIterator] = None

@@ -13,7 +13,6 @@ import jax
 import numpy as np
 
 from lama_jax.model_dir import load_model
-from tests.helpers import truncate_array_data
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # configs/demo.py shrunk as tests/test_train.py's tiny_config: 4 global devices, mesh 2 x 2.
@@ -45,7 +44,11 @@ def _train_on_two_hosts(workdir: pathlib.Path, steps: int) -> list:
          "--num_processes=2", f"--process_id={i}", f"--config.num_train_steps={steps}", *TINY],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in range(2)]
-    logs = [p.communicate(timeout=600)[0] for p in procs]
+    try:
+        logs = [p.communicate(timeout=600)[0] for p in procs]
+    finally:  # a hung process must not outlive the test
+        for p in procs:
+            p.kill()
     for p, log in zip(procs, logs):
         assert p.returncode == 0, log[-3000:]
     return logs
@@ -59,15 +62,18 @@ def test_two_hosts_train_save_and_resume_exactly(tmp_path):
     # Only process 0 writes summaries and the exported model.
     assert len(list(straight.glob("events.out.tfevents*"))) == 1
 
-    # The same run as if its last checkpoint had been cut short by a full disk, without the
-    # model. Restarted on both hosts, it sets that checkpoint aside (process 0 moves it while
-    # the other waits, so that neither still lists step 4 when it saves step 4 again), resumes
-    # (train state and each host's data-iterator position) and ends where the straight run
-    # ended.
+    # The same run as if one host's write of its last checkpoint had been cut short (its
+    # iterator position), without the model. Restarted on both hosts, process 1 cannot read
+    # checkpoint 4 while process 0 can: both must set it aside (process 0 moves it while the
+    # other waits, so that neither still lists step 4 when it saves step 4 again), resume from
+    # step 2 (train state and each host's data-iterator position) and end where the straight
+    # run ended.
     shutil.copytree(straight, resumed)
-    truncate_array_data(resumed / "checkpoints" / "4")
+    position = resumed / "checkpoints" / "4" / "data" / "process_1-of-2.json"
+    position.write_text(position.read_text()[:5])
     shutil.rmtree(resumed / "model")
     logs = _train_on_two_hosts(resumed, 4)
+    assert "checkpoint 4 cannot be read on process 1" in logs[0]
     assert all("resumed from step 2" in log for log in logs)
     assert "moved the unreadable checkpoint 4" in logs[0]
     assert [p.name[:2] for p in (resumed / "unreadable_checkpoints").iterdir()] == ["4-"]
