@@ -24,7 +24,7 @@ import numpy as np
 from lama_jax.scoring import MetricNets, score_batch
 from lama_jax.metrics.fid import FEATURE_DIM, frechet_distance
 from lama_jax.parallel import batch_sharding, make_mesh, replicated
-from lama_jax.xla_flags import enable_cpu_onednn
+from lama_jax.xla_flags import enable_cpu_onednn, keep_freed_memory
 
 
 def time_scoring(nets: MetricNets, size: int, batch: int, repeats: int) -> tuple[float, float]:
@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     enable_cpu_onednn()
+    keep_freed_memory()
     device = jax.devices()[0]
     print(f"backend {jax.default_backend()} ({device.device_kind}, {jax.local_device_count()} "
           f"local devices), jax {jax.__version__}, {platform.processor() or platform.machine()}, "

@@ -25,7 +25,7 @@ import numpy as np
 from lama_jax.inpaint import Inpainter
 from lama_jax.models.generator import BIG_LAMA, LAMA_FOURIER, LAMA_REGULAR, PCONV, build_generator
 from lama_jax.models.variables import param_count
-from lama_jax.xla_flags import enable_cpu_onednn
+from lama_jax.xla_flags import enable_cpu_onednn, keep_freed_memory
 from xla_cost import compiled_flops  # experiments/xla_cost.py
 
 MODELS = {"big": BIG_LAMA, "fourier": LAMA_FOURIER, "regular": LAMA_REGULAR, "pconv": PCONV}
@@ -66,8 +66,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-onednn", action="store_true",
                         help="keep XLA:CPU's default kernels (for comparison)")
+    parser.add_argument("--no-keep-memory", action="store_true",
+                        help="leave glibc's malloc as it is (for comparison)")
     args = parser.parse_args()
     onednn = not args.no_onednn and enable_cpu_onednn()
+    kept = not args.no_keep_memory and keep_freed_memory()
 
     config = MODELS[args.model]
     variables = random_variables(config)
@@ -77,7 +80,8 @@ def main() -> None:
           f"batch 1, {args.dtype}, median of {args.repeats}")
     print(f"# backend {jax.default_backend()} ({device.device_kind}), {jax.device_count()} "
           f"device(s), jax {jax.__version__}, {platform.machine()}, "
-          f"{os.cpu_count()} CPU threads, oneDNN {'on' if onednn else 'off'}"
+          f"{os.cpu_count()} CPU threads, oneDNN {'on' if onednn else 'off'}, freed memory "
+          f"{'kept' if kept else 'returned'}"
           + (f", conv_impl {'cpu' if jax.default_backend() == 'cpu' else 'xla'}"
              if config.kind != "pconv_unet" else ""))
     print("| size | spectral impl | ms / image | first call (compile) s | GFLOP |")

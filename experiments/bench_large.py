@@ -32,7 +32,7 @@ from bench_inference import random_variables  # experiments/bench_inference.py
 from lama_jax.export import export_stablehlo, save_saved_model
 from lama_jax.inpaint import Inpainter
 from lama_jax.models.generator import BIG_LAMA
-from lama_jax.xla_flags import enable_cpu_onednn
+from lama_jax.xla_flags import enable_cpu_onednn, keep_freed_memory
 
 GIB = 2 ** 30
 
@@ -156,6 +156,7 @@ def main() -> None:
                         help="do not start a run whose XLA buffers would exceed this")
     args = parser.parse_args()
     enable_cpu_onednn()
+    keep_freed_memory()
     if args.child:
         print(json.dumps(measure(*args.child, args.max_gib)))
         return

@@ -42,7 +42,7 @@ from lama_jax.parallel import make_mesh
 from lama_jax.scoring import (REPORT_FILES, MetricNets, markdown_report, score_jobs, summarize,
                               write_report)
 from lama_jax.state_dict import CheckpointError
-from lama_jax.xla_flags import enable_compilation_cache, enable_cpu_onednn
+from lama_jax.xla_flags import enable_compilation_cache, enable_cpu_onednn, keep_freed_memory
 
 PROG = "lama_jax.evaluate"
 _MAX_LISTED_ERRORS = 10
@@ -124,6 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "%(default)s, Pillow's)")
     args = parser.parse_args(argv)
     enable_cpu_onednn()
+    keep_freed_memory()
     enable_compilation_cache()
     set_max_pixels(args.max_pixels or None)
     predictions = args.predictions or os.path.join(args.output, "predictions")

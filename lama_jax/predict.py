@@ -34,7 +34,7 @@ from lama_jax.inpaint import Inpainter
 from lama_jax.jobs import Job, folder_jobs, overwritten_input
 from lama_jax.model_dir import ModelDirError
 from lama_jax.refine import RefineOptions
-from lama_jax.xla_flags import enable_compilation_cache, enable_cpu_onednn
+from lama_jax.xla_flags import enable_compilation_cache, enable_cpu_onednn, keep_freed_memory
 
 PROG = "lama_jax.predict"
 
@@ -103,6 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    hd_trigger=args.hd_trigger, crop_margin=args.hd_crop_margin,
                    resize_limit=args.hd_resize_limit)
     enable_cpu_onednn()
+    keep_freed_memory()
     enable_compilation_cache()
     set_max_pixels(args.max_pixels or None)
 
