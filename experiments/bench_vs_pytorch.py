@@ -192,7 +192,8 @@ def main() -> None:
             print("| size | PyTorch GiB | lama_jax GiB |")
             print("|---:|---:|---:|")
             for i, size in enumerate(args.sizes):
-                workers = workers if i == 0 else start()
+                if i:  # a fresh pair per size: a peak is the whole process's
+                    workers = start()
                 peaks = []
                 for side in SIDES:
                     for _ in range(2):

@@ -75,7 +75,6 @@ def _reporting(handler_class: type) -> type:
         def typestr(cls) -> str:  # checkpoints name the handler any orbax user can read them with
             return handler_class.typestr()
 
-    Reporting.__name__ = Reporting.__qualname__ = f"Reporting{handler_class.__name__}"
     return Reporting
 
 
