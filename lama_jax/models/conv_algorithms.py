@@ -10,9 +10,12 @@ XLA's own.
 
 * `shift_sum`: any stride-1 k x k convolution as x @ [C, k*k*D] and a sum of k*k shifted
   slices; best where C > D (LaMa's 384->128 and 64->3 layers).
-* `winograd_3x3`: a stride-1 3x3 convolution by Winograd's F(2x2, 3x3) algorithm (Lavin and
-  Gray, 2016): 16 matrix products with 4/9 of the direct method's multiplications
-  (`winograd_kernel` + `winograd_transformed` when the kernel serves several bands).
+* `winograd_3x3`: a stride-1 3x3 convolution by Winograd's minimal filtering (Lavin and Gray,
+  2016) in 2x2 output tiles, F(2x2, 3x3): 16 matrix products with 4/9 of the direct method's
+  multiplications, or in 4x4 tiles, F(4x4, 3x3): 36 products with 1/4 of them
+  (`winograd_kernel` + `winograd_transformed` when the kernel serves several bands). 4x4
+  tiles pay off on maps of 40x40 and more (Big LaMa's residual blocks from 320 px photos on):
+  below that their products have too few rows.
 * `im2col`: any convolution as one matrix product of its patches; best for LaMa's stride-2
   layers with 128 or more input channels.
 * `transposed_by_phases`: PyTorch's 3x3 stride-2 ConvTranspose2d (padding 1, output padding 1)
@@ -28,16 +31,31 @@ All arrays are NHWC, kernels HWIO ([k, k, C, D]) and 'VALID' (pad before calling
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Callable, List
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-# F(2x2, 3x3): input transform B^T, kernel transform G, output transform A^T.
-_WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)
-_WINOGRAD_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float32)
-_WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)
+# Winograd's F(m x m, 3x3) by tile size m: input transform B^T [n, n], kernel transform G
+# [n, 3] and output transform A^T [m, n] (n = m + 2), from the interpolation points 0, 1, -1
+# (m = 2) and 0, 1, -1, 2, -1/2 (m = 4; Lavin and Gray's 0, 1, -1, 2, -2 or 1/2, -1/2 give
+# float32 errors 2-3x larger). B^T's and A^T's entries are exact in binary floating point.
+_WINOGRAD = {
+    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
+        np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]])),
+    4: (np.array([[1, 3 / 2, -2, -3 / 2, 1, 0], [0, -1, -5 / 2, -1 / 2, 1, 0],
+                  [0, 1, 1 / 2, -5 / 2, 1, 0], [0, -1 / 2, -1, 1 / 2, 1, 0],
+                  [0, 2, -1, -2, 1, 0], [0, 1, 3 / 2, -2, -3 / 2, 1]]),
+        np.array([[1, 0, 0], [-1 / 3, -1 / 3, -1 / 3], [1 / 3, -1 / 3, 1 / 3],
+                  [1 / 15, 2 / 15, 4 / 15], [-16 / 15, 8 / 15, -4 / 15], [0, 0, 1]]),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -1 / 2, 0], [0, 1, 1, 4, 1 / 4, 0],
+                  [0, 1, -1, 8, -1 / 8, 1]])),
+}
+WINOGRAD_TILES = tuple(_WINOGRAD)
 
 
 def shift_sum(x: jax.Array, kernel: jax.Array, dilation: int = 1) -> jax.Array:
@@ -50,42 +68,59 @@ def shift_sum(x: jax.Array, kernel: jax.Array, dilation: int = 1) -> jax.Array:
                for i in range(k) for j in range(k))  # [B, h, w, D]
 
 
-def _input_transform_1d(v: List[jax.Array]) -> List[jax.Array]:
-    """B^T applied along the list of four tile rows (or columns)."""
-    return [v[0] - v[2], v[1] + v[2], v[2] - v[1], v[1] - v[3]]
+def _combine(v: List[jax.Array], matrix: np.ndarray) -> List[jax.Array]:
+    """`matrix` [p, q] applied to a list of q arrays: p weighted sums of them (zero weights
+    skipped, weights of +-1 without a multiplication)."""
+    out = []
+    for row in matrix:
+        terms = [v[r] if c == 1 else -v[r] if c == -1 else v[r] * float(c)
+                 for r, c in enumerate(row) if c != 0]
+        out.append(functools.reduce(operator.add, terms))
+    return out
 
 
-def winograd_kernel(kernel: jax.Array) -> jax.Array:
-    """The kernel [3, 3, C, D] in Winograd's F(2x2, 3x3) domain: [16, C, D] (G k G^T per
-    channel pair). Compute it once per convolution, not once per band."""
-    gg = jnp.asarray(np.kron(_WINOGRAD_G, _WINOGRAD_G), kernel.dtype)  # [16, 9]
-    return (gg @ kernel.reshape(9, -1)).reshape(16, kernel.shape[2], -1)
+def winograd_kernel(kernel: jax.Array, tile: int = 2) -> jax.Array:
+    """The kernel [3, 3, C, D] in the domain of Winograd's F(tile x tile, 3x3): [n*n, C, D]
+    with n = tile + 2 (G k G^T per channel pair). Compute it once per convolution, not once
+    per band."""
+    g = _WINOGRAD[tile][1]
+    gg = jnp.asarray(np.kron(g, g), kernel.dtype)  # [n*n, 9]
+    return (gg @ kernel.reshape(9, -1)).reshape(gg.shape[0], kernel.shape[2], -1)
 
 
 def winograd_transformed(x: jax.Array, u: jax.Array) -> jax.Array:
     """Stride-1 'VALID' 3x3 convolution [B, H, W, C] -> [B, H-2, W-2, D] with a kernel already
-    in the Winograd domain (`u` = `winograd_kernel(kernel)`, [16, C, D]): the output in 2x2
-    tiles, each from a 4x4 input tile; 16 matrix products [tiles, C] @ [C, D] instead of 9 per
-    output pixel over twice as many pixels."""
+    in the Winograd domain (`u` = `winograd_kernel(kernel, tile)`, [n*n, C, D], n = tile + 2):
+    the output in tile x tile blocks, each from an n x n input block, by n*n matrix products
+    [blocks, C] @ [C, D]: (n / tile)^2 multiplications per output pixel and channel pair (4
+    for tile 2, 2.25 for tile 4) instead of the direct method's 9."""
+    n = round(u.shape[0] ** 0.5)
+    m = n - 2
+    bt, _, at = _WINOGRAD[m]
     b, height, width, c = x.shape
     h, w = height - 2, width - 2
-    th, tw = -(-h // 2), -(-w // 2)  # tiles; an odd side gets one padded row or column
-    x = jnp.pad(x, ((0, 0), (0, 2 * th - h), (0, 2 * tw - w), (0, 0)))
-    rows = _input_transform_1d([x[:, r:r + 2 * th:2] for r in range(4)])  # 4 x [B, th, W', C]
+    th, tw = -(-h // m), -(-w // m)  # tiles; a side that is no multiple of m is padded
+    x = jnp.pad(x, ((0, 0), (0, m * th - h), (0, m * tw - w), (0, 0)))
+    rows = _combine([x[:, r:r + m * th:m] for r in range(n)], bt)  # n x [B, th, W', C]
+    if m > 2:
+        # Kept in memory: fused into the n*n outputs below, every row combination would be
+        # recomputed for each of them (F(4x4) 15-20 % slower); F(2x2)'s are cheaper to redo.
+        rows = jax.lax.optimization_barrier(rows)
     v = jnp.stack([t for row in rows
-                   for t in _input_transform_1d([row[:, :, s:s + 2 * tw:2] for s in range(4)])])
-    m = jax.lax.dot_general(v.reshape(16, b * th * tw, c), u,
-                            (((2,), (1,)), ((0,), (0,))))  # [16, B*th*tw, D]
-    aa = jnp.asarray(np.kron(_WINOGRAD_AT, _WINOGRAD_AT), m.dtype)  # [4, 16]
-    y = (aa @ m.reshape(16, -1)).reshape(2, 2, b, th, tw, -1)  # [2, 2, B, th, tw, D]
-    y = y.transpose(2, 3, 0, 4, 1, 5).reshape(b, 2 * th, 2 * tw, -1)
+                   for t in _combine([row[:, :, s:s + m * tw:m] for s in range(n)], bt)])
+    prods = jax.lax.dot_general(v.reshape(n * n, b * th * tw, c), u,
+                                (((2,), (1,)), ((0,), (0,))))  # [n*n, B*th*tw, D]
+    aa = jnp.asarray(np.kron(at, at), prods.dtype)  # [m*m, n*n]
+    y = (aa @ prods.reshape(n * n, -1)).reshape(m, m, b, th, tw, -1)  # [m, m, B, th, tw, D]
+    y = y.transpose(2, 3, 0, 4, 1, 5).reshape(b, m * th, m * tw, -1)
     return y[:, :h, :w]
 
 
-def winograd_3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def winograd_3x3(x: jax.Array, kernel: jax.Array, tile: int = 2) -> jax.Array:
     """Stride-1 'VALID' 3x3 convolution [B, H, W, C] * [3, 3, C, D] -> [B, H-2, W-2, D] by
-    Winograd's F(2x2, 3x3) (`winograd_kernel`, then `winograd_transformed`)."""
-    return winograd_transformed(x, winograd_kernel(kernel))
+    Winograd's F(tile x tile, 3x3), tile 2 or 4 (`winograd_kernel`, then
+    `winograd_transformed`)."""
+    return winograd_transformed(x, winograd_kernel(kernel, tile))
 
 
 def im2col(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
@@ -123,16 +158,17 @@ def transposed_by_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 def in_row_bands(conv: Callable[[jax.Array], jax.Array], x: jax.Array, window: int,
-                 stride: int, band_pixels: int) -> jax.Array:
+                 stride: int, band_pixels: int, row_multiple: int = 1) -> jax.Array:
     """`conv(x)` for a 'VALID' convolution with a `window`-row receptive field and `stride`,
-    computed on bands of about `band_pixels` output pixels each (whole rows) and concatenated:
-    [B, H, W, C] -> [B, h, w, D]."""
+    computed on bands of about `band_pixels` output pixels each (whole rows, a multiple of
+    `row_multiple`: Winograd's tile, so that no band but the last needs padding) and
+    concatenated: [B, H, W, C] -> [B, h, w, D]."""
     h = (x.shape[1] - window) // stride + 1
     w = (x.shape[2] - window) // stride + 1
     rows = max(1, band_pixels // w)
     if rows >= h:
         return conv(x)
-    rows += rows % 2  # Winograd's 2x2 tiles: even bands need no padding
+    rows = -(-rows // row_multiple) * row_multiple
     bands = [conv(x[:, r * stride:(min(r + rows, h) - 1) * stride + window])
              for r in range(0, h, rows)]
     return jnp.concatenate(bands, axis=1)

@@ -61,11 +61,13 @@ def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
 
 
 # Output pixels per band of `conv_algorithms.in_row_bands` (measured on two EPYC cores, Big
-# LaMa at 256, 512 and 1024 px): Winograd's intermediates are 4x its input, so its bands are
-# small. Smaller bands are not free: XLA gives every band its own buffers, so im2col's 9x
-# patches in bands of 1024 px raised the peak memory at 1024 px from 3.85 to 4.6 GiB. A
-# transposed convolution's band counts its input pixels.
-WINOGRAD_BAND_PIXELS = 1024
+# LaMa at 256, 512 and 1024 px): F(2x2) Winograd's intermediates are 4x its input, so its
+# bands are small; F(4x4)'s are 2.25x and its products need rows (4x4 tiles win from 1600
+# output pixels, 40x40, on). Smaller bands are not free: XLA gives every band its own
+# buffers, so im2col's 9x patches in bands of 1024 px raised the peak memory at 1024 px from
+# 3.85 to 4.6 GiB. A transposed convolution's band counts its input pixels.
+WINOGRAD_BAND_PIXELS = {2: 1024, 4: 4096}
+WINOGRAD_4X4_MIN_PIXELS = 1600
 IM2COL_BAND_PIXELS = 4096
 TRANSPOSED_BAND_PIXELS = 4096
 XLA_BAND_PIXELS = 16384
@@ -84,9 +86,11 @@ def _cpu_conv(x: jax.Array, kernel: jax.Array, stride: int, dilation: int) -> ja
     if k == 1 and stride == 1:
         return x @ kernel[0, 0]
     if k == 3 and stride == 1 and dilation == 1:
-        u = algo.winograd_kernel(kernel)  # once, for every band
+        pixels = (x.shape[1] - 2) * (x.shape[2] - 2)
+        tile = 4 if pixels >= WINOGRAD_4X4_MIN_PIXELS else 2
+        u = algo.winograd_kernel(kernel, tile)  # once, for every band
         return algo.in_row_bands(lambda t: algo.winograd_transformed(t, u), x, 3, 1,
-                                 WINOGRAD_BAND_PIXELS)
+                                 WINOGRAD_BAND_PIXELS[tile], tile)
     if stride == 1 and c_in > c_out:
         return algo.shift_sum(x, kernel, dilation)
     if stride == 2 and c_in >= 128 and dilation == 1:
@@ -104,8 +108,9 @@ def _check_impl(impl: str) -> None:
 class Conv(nn.Module):
     """A k x k 'VALID' convolution with `nn.Conv`'s parameters ([k, k, C_in, C_out] kernel,
     optional bias), computed by XLA's convolution (`impl="xla"`) or by the CPU rewrites
-    (`impl="cpu"`: Winograd for 3x3, im2col for stride 2 from 128 or more channels, shift-sum
-    where C_in > C_out, banded XLA convolutions otherwise)."""
+    (`impl="cpu"`: Winograd for 3x3, in 4x4 tiles on maps of 40x40 and more; im2col for
+    stride 2 from 128 or more channels; shift-sum where C_in > C_out; banded XLA
+    convolutions otherwise)."""
 
     features: int
     kernel_size: int

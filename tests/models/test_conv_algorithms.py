@@ -26,11 +26,23 @@ def _close(a, b):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=TOL, rtol=TOL)
 
 
-@pytest.mark.parametrize("height,width", [(10, 10), (9, 12), (7, 5)])
-def test_winograd_matches_convolution(height, width):
-    # Odd output sides exercise the padded last tile.
+@pytest.mark.parametrize("tile", algo.WINOGRAD_TILES)
+def test_winograd_transforms_compute_a_correlation(tile):
+    # In exact arithmetic (float64 here) A^T [(G g) * (B^T d)] is the 'VALID' correlation of
+    # n = tile + 2 inputs d with 3 taps g: Winograd's identity, which both tiles rely on.
+    bt, g, at = algo._WINOGRAD[tile]
+    rng = np.random.default_rng(tile)
+    d, taps = rng.standard_normal(tile + 2), rng.standard_normal(3)
+    expected = np.correlate(d, taps, mode="valid")
+    np.testing.assert_allclose(at @ ((g @ taps) * (bt @ d)), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("tile", algo.WINOGRAD_TILES)
+@pytest.mark.parametrize("height,width", [(10, 10), (9, 12), (7, 5), (13, 11)])
+def test_winograd_matches_convolution(height, width, tile):
+    # Output sides that are no multiple of the tile exercise the padded last tiles.
     x, kernel = _random((2, height, width, 5), 0), _random((3, 3, 5, 7), 1, 0.2)
-    _close(algo.winograd_3x3(x, kernel), _xla(x, kernel))
+    _close(algo.winograd_3x3(x, kernel, tile), _xla(x, kernel))
 
 
 @pytest.mark.parametrize("k,dilation", [(3, 1), (7, 1), (3, 2)])
@@ -68,17 +80,19 @@ def test_row_bands_give_the_whole_convolution(stride, window):
     _close(banded, whole)
 
 
-@pytest.mark.parametrize("features,kernel_size,strides,dilation,channels", [
-    (6, 3, 1, 1, 5),   # Winograd (in bands at this size)
-    (3, 7, 1, 1, 8),   # shift-sum: more input than output channels
-    (8, 7, 1, 1, 4),   # banded XLA convolution (the stem)
-    (6, 3, 2, 1, 128),  # stride 2 by im2col (in bands at this size)
-    (8, 3, 2, 1, 4),   # stride 2, few channels: banded XLA convolution
-    (4, 3, 1, 2, 4),   # dilated
-    (5, 1, 1, 1, 4),   # 1x1: a matrix product
+@pytest.mark.parametrize("features,kernel_size,strides,dilation,channels,height,width", [
+    (6, 3, 1, 1, 5, 40, 40),   # Winograd in 2x2 tiles, in bands (38x38 outputs)
+    (6, 3, 1, 1, 5, 70, 70),   # Winograd in 4x4 tiles, in bands of 60 rows (68x68 outputs)
+    (3, 7, 1, 1, 8, 70, 40),   # shift-sum: more input than output channels
+    (8, 7, 1, 1, 4, 70, 40),   # banded XLA convolution (the stem)
+    (6, 3, 2, 1, 128, 70, 40),  # stride 2 by im2col (in bands at this size)
+    (8, 3, 2, 1, 4, 70, 40),   # stride 2, few channels: banded XLA convolution
+    (4, 3, 1, 2, 4, 70, 40),   # dilated
+    (5, 1, 1, 1, 4, 70, 40),   # 1x1: a matrix product
 ])
-def test_cpu_conv_matches_xla_conv(features, kernel_size, strides, dilation, channels):
-    x = _random((1, 70, 40, channels), 10)
+def test_cpu_conv_matches_xla_conv(features, kernel_size, strides, dilation, channels, height,
+                                   width):
+    x = _random((1, height, width, channels), 10)
     xla = Conv(features, kernel_size, strides, dilation, impl="xla")
     variables = xla.init(jax.random.key(11), x)
     cpu = Conv(features, kernel_size, strides, dilation, impl="cpu")

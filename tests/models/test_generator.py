@@ -99,12 +99,17 @@ def test_cpu_convolutions_keep_official_outputs_within_1e_5(load_npz, fixture, i
     assert float(np.abs(np.asarray(a) - np.asarray(b)).max()) <= 1e-5
 
 
-def test_cpu_convolutions_agree_at_big_lama_widths():
-    # Big LaMa's layer widths (every branch of the CPU rewrites), two blocks, raw logits:
-    # random weights give logits in the hundreds, so the bound is relative to their scale.
-    cfg = generator_config_from_dict({**BIG_LAMA.to_dict(), "n_blocks": 2,
+@pytest.mark.parametrize("ngf,n_downsampling,height,width", [
+    (64, 3, 64, 72),    # Big LaMa itself: every branch of the CPU rewrites
+    (256, 1, 136, 136),  # its residual blocks' widths on 68x68 maps: Winograd in 4x4 tiles
+])
+def test_cpu_convolutions_agree_at_big_lama_widths(ngf, n_downsampling, height, width):
+    # Big LaMa's block widths (512 channels, 384 global), two blocks, raw logits: random
+    # weights give logits in the hundreds, so the bound is relative to their scale.
+    cfg = generator_config_from_dict({**BIG_LAMA.to_dict(), "n_blocks": 2, "ngf": ngf,
+                                      "n_downsampling": n_downsampling,
                                       "out_activation": None})
-    x = np.random.default_rng(0).random((1, 64, 72, 4), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, height, width, 4), dtype=np.float32)
     variables = build_generator(cfg).init(jax.random.key(0), x)
     a, b = (np.asarray(jax.jit(build_generator(cfg, conv_impl=impl).apply)(variables, x))
             for impl in ("xla", "cpu"))
