@@ -116,3 +116,16 @@ def test_conv_transpose_has_flax_parameters_and_outputs():
 def test_unknown_impl_is_refused():
     with pytest.raises(ValueError, match="unknown conv_impl 'shift_sum'"):
         Conv(4, 3, impl="shift_sum").init(jax.random.key(0), jnp.ones((1, 8, 8, 2)))
+
+
+@pytest.mark.parametrize("dtype,products", [(jnp.float32, 36), (jnp.bfloat16, 16)])
+def test_large_maps_take_4x4_tiles_in_float32_only(dtype, products):
+    # 68x68 outputs: 4x4 tiles (36 products) in float32; bfloat16 keeps 2x2 tiles (16), whose
+    # transforms round less.
+    conv = Conv(6, 3, impl="cpu", dtype=dtype)
+    x = jnp.zeros((1, 70, 70, 5), jnp.float32)
+    variables = conv.init(jax.random.key(0), x)
+    jaxpr = jax.make_jaxpr(conv.apply)(variables, x)
+    batches = {eqn.outvars[0].aval.shape[0] for eqn in jaxpr.eqns
+               if eqn.primitive.name == "dot_general" and eqn.params["dimension_numbers"][1][0]}
+    assert batches == {products}
