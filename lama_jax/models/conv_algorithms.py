@@ -41,8 +41,8 @@ import numpy as np
 
 # Winograd's F(m x m, 3x3) by tile size m: input transform B^T [n, n], kernel transform G
 # [n, 3] and output transform A^T [m, n] (n = m + 2), from the interpolation points 0, 1, -1
-# (m = 2) and 0, 1, -1, 2, -1/2 (m = 4; Lavin and Gray's 0, 1, -1, 2, -2 or 1/2, -1/2 give
-# float32 errors 2-3x larger). B^T's and A^T's entries are exact in binary floating point.
+# (m = 2) and 0, 1, -1, 2, -1/2 (m = 4; the points 0, 1, -1, 2, -2 or 0, 1, -1, 1/2, -1/2
+# give float32 errors 2-3x larger). B^T's and A^T's entries are exact in binary floating point.
 _WINOGRAD = {
     2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
         np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
@@ -104,7 +104,7 @@ def winograd_transformed(x: jax.Array, u: jax.Array) -> jax.Array:
     rows = _combine([x[:, r:r + m * th:m] for r in range(n)], bt)  # n x [B, th, W', C]
     if m > 2:
         # Kept in memory: fused into the n*n outputs below, every row combination would be
-        # recomputed for each of them (F(4x4) 15-20 % slower); F(2x2)'s are cheaper to redo.
+        # recomputed for each of them (F(4x4) up to 20 % slower); F(2x2)'s are cheaper to redo.
         rows = jax.lax.optimization_barrier(rows)
     v = jnp.stack([t for row in rows
                    for t in _combine([row[:, :, s:s + m * tw:m] for s in range(n)], bt)])
