@@ -18,7 +18,9 @@ defaults with `--no-keep-memory`. The PyTorch process imports no JAX and the JAX
 PyTorch. Timing: each size alternates one PyTorch call (`torch.inference_mode`, eval mode,
 `--threads` intra-op threads) and one `Inpainter` call as the README tells a Python user to run
 it (oneDNN flag set), on the same random image and mask, after one warm-up call each, and
-reports the medians, their ratio and the largest difference between the two outputs.
+reports the medians, their ratio, the median of the ratios of the calls made one after the
+other (less affected by the machine's load drifting during the run) and the largest
+difference between the two outputs.
 `--dtype bfloat16` runs both in bfloat16 (PyTorch under CPU autocast, the Fourier transforms in
 float32 on both sides) and adds the difference from our float32 output on scikit-image's sample
 photos with wide masks: what bfloat16 costs in accuracy.
@@ -205,7 +207,8 @@ def main() -> None:
 
         print(f"# Big LaMa, random weights, batch 1, {args.dtype}; {versions}; median of "
               f"{args.repeats} alternating calls after one warm-up each")
-        header = "| size | PyTorch s | lama_jax s | PyTorch / lama_jax | max abs diff |"
+        header = ("| size | PyTorch s | lama_jax s | PyTorch / lama_jax | paired ratios, median |"
+                  " max abs diff |")
         if args.dtype != "float32":
             header += " photos: ours vs float32, max / mean | PyTorch vs float32, max / mean |"
         print(header)
@@ -220,7 +223,8 @@ def main() -> None:
                 for side in SIDES:
                     times[side].append(float(workers[side].ask(f"run {size} {outputs[side]}")))
             t, j = statistics.median(times["torch"]), statistics.median(times["jax"])
-            row = f"| {size} | {t:.3f} | {j:.3f} | {t / j:.2f}x | {diff:.1e} |"
+            paired = statistics.median(a / b for a, b in zip(times["torch"], times["jax"]))
+            row = f"| {size} | {t:.3f} | {j:.3f} | {t / j:.2f}x | {paired:.2f}x | {diff:.1e} |"
             if args.dtype != "float32":
                 for side in SIDES:
                     workers[side].ask(f"photos {size} {outputs[side]}")
