@@ -30,7 +30,10 @@ def test_partial_conv_matches_nvidia(load_npz, name):
         params["bias"] = io[f"{name}/bias"]
     out, updated = PartialConv2d(weight.shape[0], k, s, p, use_bias=has_bias).apply(
         {"params": params}, io["input"], valid)
-    np.testing.assert_allclose(out, io[f"{name}/output"], atol=2e-6, rtol=1e-6)
+    expected = io[f"{name}/output"]
+    # Float32 rounding only: the order of the sums differs between CPUs (2.4e-7 of the
+    # outputs' scale on an AVX2 machine); a wrong mask ratio or window is off by far more.
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
     np.testing.assert_array_equal(updated, io[f"{name}/update_mask"])
 
 
