@@ -1,11 +1,14 @@
-"""Shared test set-up: 8 simulated CPU devices and the official reference fixtures."""
+"""Shared test set-up: programs compiled at LLVM -O1, 8 simulated CPU devices, and the official
+reference fixtures."""
 
 import os
 import tempfile
 
-# Must happen before JAX starts its backend: 8 simulated devices, and the CPU kernels the
-# command-line tools use.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+from tests.helpers import TEST_XLA_FLAGS
+
+# Must happen before JAX starts its backend: LLVM optimisation level 1 (see
+# helpers.TEST_XLA_FLAGS), 8 simulated devices, and the CPU kernels the command-line tools use.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" {TEST_XLA_FLAGS}"
                            + " --xla_force_host_platform_device_count=8").strip()
 
 from lama_jax.xla_flags import enable_cpu_onednn  # noqa: E402

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from lama_jax.model_dir import load_model
+from tests.helpers import TEST_XLA_FLAGS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # configs/demo.py shrunk as tests/test_train.py's tiny_config: 4 global devices, mesh 2 x 2.
@@ -34,9 +35,7 @@ def _train_on_two_hosts(workdir: pathlib.Path, steps: int) -> list:
     """Runs both processes to the end; returns their logs. (No compilation cache: a process
     that loads a program while the other compiles it can outwait gloo's 30 s rendezvous.)"""
     port = _free_port()
-    # LLVM's lowest optimisation level: this test is about processes, not speed, and compiles
-    # in a third less time.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0",
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     procs = [subprocess.Popen(
         [sys.executable, "-m", "lama_jax.main", "--config=configs/demo.py",

@@ -16,6 +16,7 @@ from lama_jax.data.sources import sample_photos
 from lama_jax.model_dir import load_model
 from lama_jax.notebook import MaskCanvas
 from tests.gcs_server import GcsServer
+from tests.helpers import TEST_XLA_FLAGS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "experiments" / "notebooks"
@@ -29,7 +30,7 @@ TINY_TRAINING = {"data.eval_records": 2, "data.crop_size": 64, "generator.ngf": 
 def kernel_environment(monkeypatch, tmp_path_factory):
     """The kernels see two CPU devices and a compilation cache of this test session's own
     (the train notebook's tests compile the same programs)."""
-    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    monkeypatch.setenv("XLA_FLAGS", f"--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}")
     monkeypatch.setenv("LAMA_JAX_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "jax_cache"))
 
 
