@@ -4,6 +4,7 @@ JAX backend.
     python experiments/bench_inference.py                     # 256, 512, 1024 px; fft and dft
     python experiments/bench_inference.py --sizes 256 512 --repeats 5 --impls fft
     python experiments/bench_inference.py --model pconv --sizes 512   # the PConv baseline
+    python experiments/bench_inference.py --xla-defaults   # without the per-CPU XLA options
 
 Prints a Markdown table of the median milliseconds per image (after one warm-up call that
 compiles), the compile time and XLA's FLOP count of the call. The timed call is the same jitted function `Inpainter` uses,
@@ -68,6 +69,9 @@ def main() -> None:
                         help="keep XLA:CPU's default kernels (for comparison)")
     parser.add_argument("--no-keep-memory", action="store_true",
                         help="leave glibc's malloc as it is (for comparison)")
+    parser.add_argument("--xla-defaults", action="store_true",
+                        help="compile with XLA's default options, not those chosen for this "
+                             "processor (for comparison)")
     args = parser.parse_args()
     onednn = not args.no_onednn and enable_cpu_onednn()
     kept = not args.no_keep_memory and keep_freed_memory()
@@ -88,7 +92,9 @@ def main() -> None:
     print("|---:|---|---:|---:|---:|")
     fourier = config.kind == "ffc_resnet"
     for impl in args.impls if fourier else ["fft"]:  # the others have no spectral transform
-        inpainter = Inpainter(config, variables, spectral_impl=impl, dtype=dtype)
+        inpainter = Inpainter(config, variables, spectral_impl=impl, dtype=dtype,
+                              compiler_options={} if args.xla_defaults else None)
+        print(f"# XLA options: {inpainter.compiler_options or 'default'}")
         for size in args.sizes:
             first, median, flops = time_inpainter(inpainter, size, args.repeats)
             print(f"| {size} | {impl if fourier else '-'} | {median * 1e3:.1f} | {first:.1f} "

@@ -4,6 +4,7 @@
     python experiments/bench_vs_pytorch.py --sizes 256 512 --repeats 9
     python experiments/bench_vs_pytorch.py --sizes 256 512 --dtype bfloat16
     python experiments/bench_vs_pytorch.py --memory --sizes 512 1024
+    python experiments/bench_vs_pytorch.py --xla-defaults   # without the per-CPU XLA options
 
 The PyTorch side is LaMa's published generator rebuilt in `lama_torch.py`, with random weights
 and BatchNorm statistics that become ours through `lama_jax.convert.convert_generator`, exactly
@@ -17,7 +18,8 @@ README tells a Python user of lama_jax to call and which speeds PyTorch up as we
 defaults with `--no-keep-memory`. The PyTorch process imports no JAX and the JAX process no
 PyTorch. Timing: each size alternates one PyTorch call (`torch.inference_mode`, eval mode,
 `--threads` intra-op threads) and one `Inpainter` call as the README tells a Python user to run
-it (oneDNN flag set), on the same random image and mask, after one warm-up call each, and
+it (oneDNN flag set, compiled with the options `cpu_inference_options()` picks for this processor,
+or XLA's own with `--xla-defaults`), on the same random image and mask, after one warm-up call each, and
 reports the medians, their ratio, the median of the ratios of the calls made one after the
 other (less affected by the machine's load drifting during the run) and the largest
 difference between the two outputs.
@@ -73,7 +75,7 @@ def sample_photo_pairs(size: int, count: int = 4):
     return pairs
 
 
-def serve(side: str, weights: str, dtype: str, threads: int) -> None:
+def serve(side: str, weights: str, dtype: str, threads: int, xla_defaults: bool) -> None:
     """A worker process: builds one side from the state dict in `weights` and answers the
     parent's commands, one per stdin line, each with one "ok ..." stdout line:
     `run SIZE OUT` (one call on `random_input(SIZE)`, output saved to OUT; answers the
@@ -101,9 +103,12 @@ def serve(side: str, weights: str, dtype: str, threads: int) -> None:
         from lama_jax.inpaint import Inpainter
 
         config, variables = convert_generator(arrays)
-        call = Inpainter(config, variables, dtype=None if dtype == "float32" else dtype)
-        reference = Inpainter(config, variables) if dtype != "float32" else None
-        version = f"jax {jax.__version__}"
+        options = {} if xla_defaults else None  # None: those chosen for this processor
+        call = Inpainter(config, variables, dtype=None if dtype == "float32" else dtype,
+                         compiler_options=options)
+        reference = Inpainter(config, variables, compiler_options=options) \
+            if dtype != "float32" else None
+        version = f"jax {jax.__version__} (XLA options {call.compiler_options or 'default'})"
     del arrays
     print("ok", version, flush=True)
     for line in sys.stdin:
@@ -133,6 +138,8 @@ class Worker:
                    weights, "--dtype", args.dtype, "--threads", str(args.threads)]
         if args.no_keep_memory:
             command.append("--no-keep-memory")
+        if args.xla_defaults:
+            command.append("--xla-defaults")
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True)
         self.version = self._answer()
@@ -168,12 +175,14 @@ def main() -> None:
                         help="peak memory per framework and size, each in its own process")
     parser.add_argument("--no-keep-memory", action="store_true",
                         help="glibc's malloc defaults on both sides (for comparison)")
+    parser.add_argument("--xla-defaults", action="store_true",
+                        help="compile lama_jax with XLA's default options (for comparison)")
     parser.add_argument("--serve", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args()
     kept = not args.no_keep_memory and keep_freed_memory()  # before either side starts
     if args.serve:
-        serve(args.serve, args.weights, args.dtype, args.threads)
+        serve(args.serve, args.weights, args.dtype, args.threads, args.xla_defaults)
         return
 
     import lama_torch

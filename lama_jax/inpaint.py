@@ -17,7 +17,7 @@ time and memory (`lama_jax.hd_strategy`); both can be combined.
 from __future__ import annotations
 
 import functools
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -34,6 +34,7 @@ from lama_jax.models.generator import (GeneratorConfig, build_generator, composi
 from lama_jax.models.variables import Variables
 from lama_jax.parallel import batch_sharding, replicated
 from lama_jax.refine import Refiner, RefineOptions
+from lama_jax.xla_flags import cpu_inference_options
 
 PAD_MODULO = 8
 
@@ -71,14 +72,17 @@ class Inpainter:
     """A generator ready to inpaint single photos of any size.
 
     Compiled once per padded shape; the compiled program is reused for every later photo of
-    that shape. `conv_impl` defaults to "cpu" on CPU (faster there) and "xla" elsewhere.
+    that shape. `conv_impl` defaults to "cpu" on CPU (faster there) and "xla" elsewhere;
+    with "cpu" the program is compiled with `compiler_options`, by default those that
+    `lama_jax.xla_flags.cpu_inference_options` chooses for this machine (`{}` keeps XLA's).
     With a `mesh` (see `lama_jax.parallel.make_mesh`), the weights are replicated on its
     devices and `inpaint_batch` splits batches over them.
     """
 
     def __init__(self, config: GeneratorConfig, variables: Variables,
                  spectral_impl: SpectralImpl = "fft", dtype: Optional[jnp.dtype] = None,
-                 conv_impl: Optional[ConvImpl] = None, mesh: Optional[Mesh] = None):
+                 conv_impl: Optional[ConvImpl] = None, mesh: Optional[Mesh] = None,
+                 compiler_options: Optional[Dict[str, str]] = None):
         self.config = config
         self.mesh = mesh
         self.variables = jax.device_put(variables, replicated(mesh) if mesh else None)
@@ -86,7 +90,11 @@ class Inpainter:
             conv_impl = "cpu" if jax.default_backend() == "cpu" else "xla"
         self.generator = build_generator(config, spectral_impl=spectral_impl, conv_impl=conv_impl,
                                          dtype=dtype)
-        self._apply = jax.jit(functools.partial(inpaint, self.generator))
+        if compiler_options is None:
+            compiler_options = cpu_inference_options() if conv_impl == "cpu" else {}
+        self.compiler_options = dict(compiler_options)
+        self._apply = jax.jit(functools.partial(inpaint, self.generator),
+                              compiler_options=self.compiler_options or None)
         self.modulo = max(PAD_MODULO, config.size_multiple)
         # Refinement differentiates through the generator: XLA's convolutions (their backward
         # pass is fast everywhere). Only kinds that split at their residual blocks refine.
@@ -97,11 +105,12 @@ class Inpainter:
     @classmethod
     def load(cls, directory: str, spectral_impl: SpectralImpl = "fft",
              dtype: Optional[jnp.dtype] = None, conv_impl: Optional[ConvImpl] = None,
-             mesh: Optional[Mesh] = None) -> "Inpainter":
+             mesh: Optional[Mesh] = None,
+             compiler_options: Optional[Dict[str, str]] = None) -> "Inpainter":
         """An inpainter for the generator of a model directory (see `lama_jax.model_dir`)."""
         model = load_model(directory)
         return cls(model.generator_config, model.generator_variables, spectral_impl, dtype,
-                   conv_impl, mesh)
+                   conv_impl, mesh, compiler_options)
 
     @property
     def can_refine(self) -> bool:

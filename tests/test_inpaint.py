@@ -4,6 +4,7 @@ import pytest
 from lama_jax import Inpainter
 from lama_jax.convert import convert_generator
 from lama_jax.inpaint import pad_to_modulo
+from lama_jax.xla_flags import NO_YNNPACK
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,20 @@ def test_dft_impl_matches_official(load_npz):
     inpainter = Inpainter(*convert_generator(load_npz("tiny_generator_state.npz")),
                           spectral_impl="dft")
     np.testing.assert_allclose(inpainter(io["image"], io["mask"]), io["inpainted"], atol=1e-4)
+
+
+def test_compiler_options_keep_the_outputs(load_npz):
+    # Eigen's matrix products (YNNPACK off, the choice on x86 CPUs without AVX-512) and XLA's
+    # defaults give the same inpainting to float32 rounding.
+    io = load_npz("tiny_io_250x300.npz")
+    outputs = []
+    for options in ({}, NO_YNNPACK):
+        inpainter = Inpainter(*convert_generator(load_npz("tiny_generator_state.npz")),
+                              conv_impl="cpu", compiler_options=options)
+        assert inpainter.compiler_options == options
+        outputs.append(inpainter(io["image"], io["mask"]))
+        assert float(np.abs(outputs[-1] - io["inpainted"]).max()) <= 1e-4
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
 
 
 def test_uint8_input_and_nonbinary_mask(tiny_inpainter, load_npz):

@@ -1,5 +1,5 @@
-"""The process settings that the inference tools make: the persistent compilation cache and a
-malloc that keeps freed memory."""
+"""The process settings that the inference tools make: the persistent compilation cache, a
+malloc that keeps freed memory, and the XLA options chosen per processor."""
 
 import os
 import platform
@@ -9,7 +9,8 @@ import sys
 import jax
 import pytest
 
-from lama_jax.xla_flags import keep_freed_memory
+from lama_jax import xla_flags
+from lama_jax.xla_flags import NO_YNNPACK, cpu_inference_options, keep_freed_memory
 
 
 @pytest.mark.parametrize("env,expected", [
@@ -72,3 +73,16 @@ def test_freed_memory_is_kept_for_the_next_call():
 def test_freed_memory_is_left_alone_once_jax_has_started():
     jax.devices()  # JAX's threads now have their arenas
     assert not keep_freed_memory()
+
+
+@pytest.mark.parametrize("avx512,expected", [(False, NO_YNNPACK), (True, {}), (None, {})])
+def test_cpu_inference_options_by_processor(monkeypatch, avx512, expected):
+    # YNNPACK off only on x86 processors known to lack AVX-512 (and only where XLA knows the
+    # option: this jaxlib does).
+    monkeypatch.setattr(xla_flags, "_x86_avx512", lambda: avx512)
+    assert cpu_inference_options() == expected
+
+
+def test_unknown_xla_options_are_detected():
+    assert xla_flags._knows_options(tuple(NO_YNNPACK.items()))
+    assert not xla_flags._knows_options((("xla_cpu_no_such_option", "1"),))
