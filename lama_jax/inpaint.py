@@ -91,7 +91,7 @@ class Inpainter:
         self.generator = build_generator(config, spectral_impl=spectral_impl, conv_impl=conv_impl,
                                          dtype=dtype)
         if compiler_options is None:
-            compiler_options = cpu_inference_options() if conv_impl == "cpu" else {}
+            compiler_options = cpu_inference_options(dtype) if conv_impl == "cpu" else {}
         self.compiler_options = dict(compiler_options)
         self._apply = jax.jit(functools.partial(inpaint, self.generator),
                               compiler_options=self.compiler_options or None)

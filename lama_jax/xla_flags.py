@@ -12,9 +12,9 @@ call takes page faults on all of it again. `keep_freed_memory()`, also before JA
 glibc keep it for reuse (5-14 % off Big LaMa on two cores, more at small sizes).
 
 XLA:CPU hands matrix products to YNNPACK by default. On x86 processors without AVX-512,
-Eigen's products are the faster ones for LaMa's shapes (Big LaMa 4-7 % faster on a Zen 3 EPYC;
-with AVX-512, on a Zen 4, YNNPACK's were); `cpu_inference_options()` chooses per machine, and
-`Inpainter` compiles with it.
+Eigen's products are the faster ones for LaMa's shapes (Big LaMa in float32 4-7 % faster on a
+Zen 3 EPYC; with AVX-512, on a Zen 4, YNNPACK's were); `cpu_inference_options()` chooses per
+machine, and `Inpainter` compiles with it.
 
 Compiling Big LaMa for one photo size takes seconds (4 s at 256 px, 7 s at 512 px on two
 CPU cores); `enable_compilation_cache()` keeps the compiled programs on disk so that the next
@@ -28,7 +28,7 @@ import os
 import platform
 import sys
 from functools import lru_cache
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 ONEDNN_FLAG = "--xla_cpu_use_onednn=true"
 CACHE_ENV = "LAMA_JAX_CACHE_DIR"  # the cache folder; "" turns the cache off
@@ -59,13 +59,17 @@ def enable_cpu_onednn() -> bool:
     return True
 
 
-def cpu_inference_options() -> Dict[str, str]:
-    """XLA options for compiling inference on this machine (`jax.jit(...,
-    compiler_options=...)`): YNNPACK off (`{"xla_cpu_experimental_ynn_fusion_type": ""}`, so
-    that Eigen computes the matrix products) on an x86 CPU backend without AVX-512; none on
-    other processors and backends, or where this jaxlib does not know the option."""
+def cpu_inference_options(dtype: Optional[Any] = None) -> Dict[str, str]:
+    """XLA options for compiling inference with compute `dtype` (None: float32) on this
+    machine (`jax.jit(..., compiler_options=...)`): YNNPACK off
+    (`{"xla_cpu_experimental_ynn_fusion_type": ""}`, so that Eigen computes the matrix
+    products) for float32 on an x86 CPU backend without AVX-512; none on other processors and
+    backends, in bfloat16 (where both ran at the same speed), or where this jaxlib does not
+    know the option."""
     import jax
-    if jax.default_backend() != "cpu" or _x86_avx512() is not False:
+    import numpy as np
+    if (jax.default_backend() != "cpu" or _x86_avx512() is not False
+            or (dtype is not None and np.dtype(dtype) != np.float32)):
         return {}
     return dict(NO_YNNPACK) if _knows_options(tuple(NO_YNNPACK.items())) else {}
 

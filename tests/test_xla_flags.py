@@ -80,7 +80,8 @@ def test_cpu_inference_options_by_processor(monkeypatch, avx512, expected):
     # YNNPACK off only on x86 processors known to lack AVX-512 (and only where XLA knows the
     # option: this jaxlib does).
     monkeypatch.setattr(xla_flags, "_x86_avx512", lambda: avx512)
-    assert cpu_inference_options() == expected
+    assert cpu_inference_options() == cpu_inference_options("float32") == expected
+    assert cpu_inference_options("bfloat16") == {}  # the same speed either way
 
 
 def test_unknown_xla_options_are_detected():
