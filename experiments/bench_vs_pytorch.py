@@ -25,7 +25,8 @@ other (less affected by the machine's load drifting during the run) and the larg
 difference between the two outputs.
 `--dtype bfloat16` runs both in bfloat16 (PyTorch under CPU autocast, the Fourier transforms in
 float32 on both sides) and adds the difference from our float32 output on scikit-image's sample
-photos with wide masks: what bfloat16 costs in accuracy.
+photos with wide masks (the masks and photos need the data extra, `pip install -e '.[data]'`):
+what bfloat16 costs in accuracy.
 
 `--memory`: a fresh pair of processes per size, two calls each; reports the peak resident
 memory of each process (weights included).
