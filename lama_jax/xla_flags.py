@@ -16,8 +16,8 @@ Eigen's products are the faster ones for LaMa's shapes (Big LaMa in float32 4-7 
 Zen 3 EPYC; with AVX-512, on a Zen 4, YNNPACK's were); `cpu_inference_options()` chooses per
 machine, and `Inpainter` compiles with it.
 
-Compiling Big LaMa for one photo size takes seconds (4 s at 256 px, 7 s at 512 px on two
-CPU cores); `enable_compilation_cache()` keeps the compiled programs on disk so that the next
+Compiling Big LaMa for one photo size takes seconds (8-9 s at 256 px and 15-30 s at 512 px on
+two CPU cores with `conv_impl="cpu"`); `enable_compilation_cache()` keeps the compiled programs on disk so that the next
 process loads them instead.
 """
 
