@@ -107,8 +107,8 @@ def serve(side: str, weights: str, dtype: str, threads: int, xla_defaults: bool)
         options = {} if xla_defaults else None  # None: those chosen for this processor
         call = Inpainter(config, variables, dtype=None if dtype == "float32" else dtype,
                          compiler_options=options)
-        reference = Inpainter(config, variables, compiler_options=options) \
-            if dtype != "float32" else None
+        reference = (Inpainter(config, variables, compiler_options=options)
+                     if dtype != "float32" else None)
         version = f"jax {jax.__version__} (XLA options {call.compiler_options or 'default'})"
     del arrays
     print("ok", version, flush=True)
