@@ -34,7 +34,7 @@ from lama_jax.models.generator import (GeneratorConfig, build_generator, composi
 from lama_jax.models.variables import Variables
 from lama_jax.parallel import batch_sharding, replicated
 from lama_jax.refine import Refiner, RefineOptions
-from lama_jax.xla_flags import cpu_inference_options
+from lama_jax.xla_flags import accepts_options, cpu_inference_options
 
 PAD_MODULO = 8
 
@@ -93,6 +93,9 @@ class Inpainter:
         if compiler_options is None:
             compiler_options = cpu_inference_options(dtype) if conv_impl == "cpu" else {}
         self.compiler_options = dict(compiler_options)
+        if self.compiler_options and not accepts_options(self.compiler_options):
+            raise ValueError(f"compiler_options {self.compiler_options}: XLA does not accept "
+                             f"them (an unknown option or a bad value)")
         self._apply = jax.jit(functools.partial(inpaint, self.generator),
                               compiler_options=self.compiler_options or None)
         self.modulo = max(PAD_MODULO, config.size_multiple)

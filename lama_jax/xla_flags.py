@@ -71,7 +71,13 @@ def cpu_inference_options(dtype: Optional[Any] = None) -> Dict[str, str]:
     if (jax.default_backend() != "cpu" or _x86_avx512() is not False
             or (dtype is not None and np.dtype(dtype) != np.float32)):
         return {}
-    return dict(NO_YNNPACK) if _knows_options(tuple(NO_YNNPACK.items())) else {}
+    return dict(NO_YNNPACK) if accepts_options(NO_YNNPACK) else {}
+
+
+def accepts_options(options: Dict[str, Any]) -> bool:
+    """Whether this XLA compiles with the per-program `options` (`jax.jit(...,
+    compiler_options=...)`); checked once per set of options."""
+    return _knows_options(tuple(sorted(options.items())))
 
 
 def _x86_avx512() -> Optional[bool]:

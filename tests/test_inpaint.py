@@ -41,6 +41,12 @@ def test_compiler_options_keep_the_outputs(load_npz):
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
 
 
+def test_unknown_compiler_options_are_a_clear_error(load_npz):
+    with pytest.raises(ValueError, match="compiler_options .*xla_cpu_no_such_option"):
+        Inpainter(*convert_generator(load_npz("tiny_generator_state.npz")),
+                  compiler_options={"xla_cpu_no_such_option": "1"})
+
+
 def test_uint8_input_and_nonbinary_mask(tiny_inpainter, load_npz):
     io = load_npz("tiny_io_60x90_stages.npz")
     image8 = (io["image"] * 255).round().astype(np.uint8)
