@@ -1,7 +1,7 @@
 """Inference speed of Big LaMa (or another generator; random weights), batch 1, on the current
 JAX backend.
 
-    python experiments/bench_inference.py                     # 256, 512, 1024 px; fft and dft
+    python experiments/bench_inference.py     # 256, 512, 1024 px; each spectral impl
     python experiments/bench_inference.py --sizes 256 512 --repeats 5 --impls fft
     python experiments/bench_inference.py --model pconv --sizes 512   # the PConv baseline
     python experiments/bench_inference.py --xla-defaults   # without the per-CPU XLA options
@@ -18,12 +18,14 @@ import os
 import platform
 import statistics
 import time
+from typing import get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lama_jax.inpaint import Inpainter
+from lama_jax.models.ffc import SpectralImpl
 from lama_jax.models.generator import BIG_LAMA, LAMA_FOURIER, LAMA_REGULAR, PCONV, build_generator
 from lama_jax.models.variables import param_count
 from lama_jax.xla_flags import enable_cpu_onednn, keep_freed_memory
@@ -61,7 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
-    parser.add_argument("--impls", nargs="+", default=["fft", "dft"], choices=["fft", "dft"])
+    parser.add_argument("--impls", nargs="+", choices=get_args(SpectralImpl),
+                        help="spectral implementations (default: all; cpu only on a CPU)")
     parser.add_argument("--model", choices=sorted(MODELS), default="big")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--repeats", type=int, default=3)
@@ -73,6 +76,9 @@ def main() -> None:
                         help="compile with XLA's default options, not those chosen for this "
                              "processor (for comparison)")
     args = parser.parse_args()
+    if args.impls is None:
+        args.impls = [i for i in get_args(SpectralImpl)
+                      if i != "cpu" or jax.default_backend() == "cpu"]
     onednn = not args.no_onednn and enable_cpu_onednn()
     kept = not args.no_keep_memory and keep_freed_memory()
 

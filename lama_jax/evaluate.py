@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, get_args
 
 import jax
 
@@ -37,6 +37,7 @@ from lama_jax.images import MAX_PIXELS, ImageError, check_size, image_size, is_i
 from lama_jax.inpaint import Inpainter
 from lama_jax.jobs import Job, folder_jobs
 from lama_jax.model_dir import ModelDirError
+from lama_jax.models.ffc import SpectralImpl
 from lama_jax.models.official import ConversionError
 from lama_jax.parallel import make_mesh
 from lama_jax.scoring import (REPORT_FILES, MetricNets, markdown_report, score_jobs, summarize,
@@ -115,8 +116,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--lpips-weights", required=True,
                         help="torchvision's vgg16-397923af.pth (or .npz)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per step (all devices)")
-    parser.add_argument("--spectral-impl", choices=("fft", "dft"), default="fft",
-                        help="FFT implementation of the model (--model only)")
+    parser.add_argument("--spectral-impl", choices=get_args(SpectralImpl),
+                        help="FFT implementation: fft (jnp.fft), dft (matrix products, for "
+                             "TPU) or cpu (FFT forward, DFT products back on small maps); by "
+                             "default cpu on CPUs and fft elsewhere")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier report and predictions in OUTPUT")
     parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS,

@@ -72,15 +72,16 @@ class Inpainter:
     """A generator ready to inpaint single photos of any size.
 
     Compiled once per padded shape; the compiled program is reused for every later photo of
-    that shape. `conv_impl` defaults to "cpu" on CPU (faster there) and "xla" elsewhere;
-    with "cpu" the program is compiled with `compiler_options`, by default those that
+    that shape. `conv_impl` defaults to "cpu" on CPU (faster there) and "xla" elsewhere,
+    `spectral_impl` to "cpu" with the "cpu" convolutions and "fft" otherwise; with "cpu"
+    convolutions the program is compiled with `compiler_options`, by default those that
     `lama_jax.xla_flags.cpu_inference_options` chooses for this machine (`{}` keeps XLA's).
     With a `mesh` (see `lama_jax.parallel.make_mesh`), the weights are replicated on its
     devices and `inpaint_batch` splits batches over them.
     """
 
     def __init__(self, config: GeneratorConfig, variables: Variables,
-                 spectral_impl: SpectralImpl = "fft", dtype: Optional[jnp.dtype] = None,
+                 spectral_impl: Optional[SpectralImpl] = None, dtype: Optional[jnp.dtype] = None,
                  conv_impl: Optional[ConvImpl] = None, mesh: Optional[Mesh] = None,
                  compiler_options: Optional[Dict[str, str]] = None):
         self.config = config
@@ -88,6 +89,8 @@ class Inpainter:
         self.variables = jax.device_put(variables, replicated(mesh) if mesh else None)
         if conv_impl is None:
             conv_impl = "cpu" if jax.default_backend() == "cpu" else "xla"
+        if spectral_impl is None:
+            spectral_impl = "cpu" if conv_impl == "cpu" else "fft"
         self.generator = build_generator(config, spectral_impl=spectral_impl, conv_impl=conv_impl,
                                          dtype=dtype)
         if compiler_options is None:
@@ -106,7 +109,7 @@ class Inpainter:
                          if has_parts(config) else None)
 
     @classmethod
-    def load(cls, directory: str, spectral_impl: SpectralImpl = "fft",
+    def load(cls, directory: str, spectral_impl: Optional[SpectralImpl] = None,
              dtype: Optional[jnp.dtype] = None, conv_impl: Optional[ConvImpl] = None,
              mesh: Optional[Mesh] = None,
              compiler_options: Optional[Dict[str, str]] = None) -> "Inpainter":

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, get_args
 
 from tqdm import tqdm
 
@@ -33,6 +33,7 @@ from lama_jax.images import (MAX_PIXELS, ImageError, is_inside, read_image, read
 from lama_jax.inpaint import Inpainter
 from lama_jax.jobs import Job, folder_jobs, overwritten_input
 from lama_jax.model_dir import ModelDirError
+from lama_jax.models.ffc import SpectralImpl
 from lama_jax.refine import RefineOptions
 from lama_jax.xla_flags import enable_compilation_cache, enable_cpu_onednn, keep_freed_memory
 
@@ -73,8 +74,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--input", required=True, help="a photo (with --mask) or a folder")
     parser.add_argument("--mask", help="mask file for a single photo")
     parser.add_argument("--output", required=True, help="folder for the results")
-    parser.add_argument("--spectral-impl", choices=("fft", "dft"), default="fft",
-                        help="FFT implementation: fft (jnp.fft) or dft (matrix products, for TPU)")
+    parser.add_argument("--spectral-impl", choices=get_args(SpectralImpl),
+                        help="FFT implementation: fft (jnp.fft), dft (matrix products, for "
+                             "TPU) or cpu (FFT forward, DFT products back on small maps); by "
+                             "default cpu on CPUs and fft elsewhere")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     refine = parser.add_argument_group("refinement (official refine_predict; defaults official)")
     refine.add_argument("--refine", action="store_true",

@@ -8,11 +8,12 @@ PyTorch weights compute the same function:
   (`[c0.re, c0.im, c1.re, c1.im, ...]`) before its 1x1 conv, BatchNorm and ReLU;
 * BatchNorm uses PyTorch's epsilon 1e-5 and momentum 0.1 (Flax momentum 0.9).
 
-Two implementations of the orthonormal 2-D real FFT (`Spectral`) are chosen by name once, at
-the top of a network (`spectral_transform`): `"fft"` (`jnp.fft.rfft2` / `irfft2`) and `"dft"`
+Three implementations of the orthonormal 2-D real FFT (`Spectral`) are chosen by name once, at
+the top of a network (`spectral_transform`): `"fft"` (`jnp.fft.rfft2` / `irfft2`), `"dft"`
 (dense DFT matrix products, which map onto the matrix units of a TPU where XLA's FFT is slow
-and the feature maps are small). The blocks receive it, with the convolution and the
-normalisation, as `FFCParts`.
+and the feature maps are small) and `"cpu"` (XLA's FFT forward, the DFT products back on maps
+of up to 64x64, where XLA:CPU's inverse FFT is the slower one). The blocks receive it, with
+the convolution and the normalisation, as `FFCParts`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from lama_jax.models.layers import ModuleDef, reflect_pad
 
-SpectralImpl = Literal["fft", "dft"]
+SpectralImpl = Literal["fft", "dft", "cpu"]
 # A feature map split into its local and global channel groups. Either may be None when the
 # layer has no channels of that kind (the official code uses the integer 0 for "absent").
 LocalGlobal = Tuple[Optional[jax.Array], Optional[jax.Array]]
@@ -68,51 +69,87 @@ def _ein(spec: str, a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.einsum(spec, a, b, precision=_HIGHEST)
 
 
-def _fft_forward(x: jax.Array) -> Tuple[jax.Array, jax.Array]:
+def _interleave(re: jax.Array, im: jax.Array) -> jax.Array:
+    """re, im [B, H, Wf, C] -> [B, H, Wf, 2C] as [c0.re, c0.im, c1.re, ...]."""
+    b, h, wf, c = re.shape
+    return jnp.stack([re, im], axis=-1).reshape(b, h, wf, 2 * c)
+
+
+def _fft_forward(x: jax.Array) -> jax.Array:
     f = jnp.fft.rfft2(x, axes=(1, 2), norm="ortho")
-    return jnp.real(f), jnp.imag(f)
+    return _interleave(jnp.real(f), jnp.imag(f))
 
 
-def _fft_inverse(re: jax.Array, im: jax.Array, size: Tuple[int, int]) -> jax.Array:
-    return jnp.fft.irfft2(jax.lax.complex(re, im), s=size, axes=(1, 2), norm="ortho")
+def _fft_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
+    b, h, wf, c2 = z.shape
+    z = z.reshape(b, h, wf, c2 // 2, 2)
+    return jnp.fft.irfft2(jax.lax.complex(z[..., 0], z[..., 1]), s=size, axes=(1, 2),
+                          norm="ortho")
 
 
-def _dft_forward(x: jax.Array) -> Tuple[jax.Array, jax.Array]:
+def _dft_forward(x: jax.Array) -> jax.Array:
     _, h, w, _ = x.shape
     fw_re, fw_im, fh_re, fh_im, _, _ = _dft_matrices(h, w)
     a_re = _ein("bhwc,wk->bhkc", x, fw_re)  # [B, H, Wf, C]
     a_im = _ein("bhwc,wk->bhkc", x, fw_im)
     re = _ein("uh,bhkc->bukc", fh_re, a_re) - _ein("uh,bhkc->bukc", fh_im, a_im)
     im = _ein("uh,bhkc->bukc", fh_re, a_im) + _ein("uh,bhkc->bukc", fh_im, a_re)
-    return re, im
+    return _interleave(re, im)
 
 
-def _dft_inverse(re: jax.Array, im: jax.Array, size: Tuple[int, int]) -> jax.Array:
+def _dft_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
+    """The inverse as two matrix products, with no transposition of the spectrum: along H the
+    full complex DFT as one real product of [Re; Im] of the (symmetric) forward matrix [2H, H]
+    with the interleaved spectrum, then C2R along W as one product over (re/im, frequency)."""
     h, w = size
+    b, _, wf, c2 = z.shape
     _, _, fh_re, fh_im, iw_re, iw_im = _dft_matrices(h, w)
-    # Inverse full DFT along H: conjugate of the (symmetric) forward matrix.
-    b_re = _ein("uh,bukc->bhkc", fh_re, re) + _ein("uh,bukc->bhkc", fh_im, im)
-    b_im = _ein("uh,bukc->bhkc", fh_re, im) - _ein("uh,bukc->bhkc", fh_im, re)
+    fh = jnp.asarray(np.concatenate([fh_re, fh_im]))  # [2H, H]: [Re; Im]
+    s = jax.lax.dot_general(fh, z.reshape(b, h, wf, c2 // 2, 2), (((1,), (1,)), ((), ())),
+                            precision=_HIGHEST)  # [2H, B, Wf, C, 2]
+    s = s.reshape(2, h, b, wf, c2 // 2, 2)  # [Re/Im of the matrix, H, B, Wf, C, re/im]
+    # Inverse along H (the conjugate matrix): b = (Re + i Im)^* (re + i im).
+    b_re = s[0, ..., 0] + s[1, ..., 1]  # [H, B, Wf, C]
+    b_im = s[0, ..., 1] - s[1, ..., 0]
     # C2R along W: Re(sum_k weight_k X_k e^{+2 pi i k w / W}) / sqrt(W).
-    return _ein("bhkc,kw->bhwc", b_re, iw_re) + _ein("bhkc,kw->bhwc", b_im, iw_im)
+    iw = jnp.asarray(np.stack([iw_re, iw_im]))  # [2, Wf, W]
+    y = jax.lax.dot_general(jnp.stack([b_re, b_im]), iw, (((0, 3), (0, 1)), ((), ())),
+                            precision=_HIGHEST)  # [H, B, C, W]
+    return y.transpose(1, 0, 3, 2)  # [B, H, W, C]
+
+
+# The largest map (H * W) on which the "cpu" implementation inverts by DFT products: they take
+# 0.64 against 1.08 ms (32x32, 192 channels) and 3.6 against 4.8 ms (64x64) on two Zen 3 cores;
+# at 128x128 XLA's FFT is faster (25 against 31 ms). The forward FFT is as fast or faster at
+# every size. See experiments/RESULTS.md.
+CPU_DFT_INVERSE_MAX_PIXELS = 64 * 64
+
+
+def _cpu_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
+    small = size[0] * size[1] <= CPU_DFT_INVERSE_MAX_PIXELS
+    return (_dft_inverse if small else _fft_inverse)(z, size)
 
 
 class Spectral(NamedTuple):
-    """One implementation of the orthonormal real 2-D FFT over H and W.
+    """One implementation of the orthonormal real 2-D FFT over H and W, on spectra with real
+    and imaginary parts interleaved per channel (`[c0.re, c0.im, c1.re, ...]`, the Fourier
+    unit's layout, as in the official model).
 
-    forward: [B, H, W, C] -> (re, im), each [B, H, W//2+1, C];
-    inverse: (re, im, (H, W)) -> [B, H, W, C].
+    forward: [B, H, W, C] -> [B, H, W//2+1, 2C];
+    inverse: ([B, H, W//2+1, 2C], (H, W)) -> [B, H, W, C].
     """
 
-    forward: Callable[[jax.Array], Tuple[jax.Array, jax.Array]]
-    inverse: Callable[[jax.Array, jax.Array, Tuple[int, int]], jax.Array]
+    forward: Callable[[jax.Array], jax.Array]
+    inverse: Callable[[jax.Array, Tuple[int, int]], jax.Array]
 
 
-SPECTRAL = {"fft": Spectral(_fft_forward, _fft_inverse), "dft": Spectral(_dft_forward, _dft_inverse)}
+SPECTRAL = {"fft": Spectral(_fft_forward, _fft_inverse),
+            "dft": Spectral(_dft_forward, _dft_inverse),
+            "cpu": Spectral(_fft_forward, _cpu_inverse)}
 
 
 def spectral_transform(impl: SpectralImpl) -> Spectral:
-    """The implementation named `impl` ("fft" or "dft")."""
+    """The implementation named `impl` ("fft", "dft" or "cpu")."""
     if impl not in SPECTRAL:
         raise ValueError(f"unknown spectral_impl {impl!r}; expected one of {sorted(SPECTRAL)}")
     return SPECTRAL[impl]
@@ -159,15 +196,12 @@ class FourierUnit(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        b, h, w, c = x.shape
+        _, h, w, _ = x.shape
         # The transform always runs in float32, whatever the compute dtype.
-        re, im = self.parts.spectral.forward(x.astype(jnp.float32))  # [B, H, Wf, C] each
-        wf = re.shape[2]
-        y = jnp.stack([re, im], axis=-1).reshape(b, h, wf, 2 * c)  # [B, H, Wf, 2C] interleaved
+        y = self.parts.spectral.forward(x.astype(jnp.float32))  # [B, H, Wf, 2C] interleaved
         y = Conv1x1(2 * self.features, self.parts.dtype, name="conv_layer")(y)
-        y = nn.relu(self.parts.norm(name="bn")(y))
-        y = y.astype(jnp.float32).reshape(b, h, wf, self.features, 2)  # [B, H, Wf, C', 2]
-        return self.parts.spectral.inverse(y[..., 0], y[..., 1], (h, w))  # [B, H, W, C']
+        y = nn.relu(self.parts.norm(name="bn")(y))  # [B, H, Wf, 2C']
+        return self.parts.spectral.inverse(y.astype(jnp.float32), (h, w))  # [B, H, W, C']
 
 
 class SpectralTransform(nn.Module):
