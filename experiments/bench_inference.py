@@ -28,7 +28,7 @@ from lama_jax.inpaint import Inpainter
 from lama_jax.models.ffc import SpectralImpl
 from lama_jax.models.generator import BIG_LAMA, LAMA_FOURIER, LAMA_REGULAR, PCONV, build_generator
 from lama_jax.models.variables import param_count
-from lama_jax.xla_flags import enable_cpu_onednn, keep_freed_memory
+from lama_jax.xla_flags import enable_cpu_onednn, huge_pages_asked, keep_freed_memory
 from xla_cost import compiled_flops  # experiments/xla_cost.py
 
 MODELS = {"big": BIG_LAMA, "fourier": LAMA_FOURIER, "regular": LAMA_REGULAR, "pconv": PCONV}
@@ -91,7 +91,8 @@ def main() -> None:
     print(f"# backend {jax.default_backend()} ({device.device_kind}), {jax.device_count()} "
           f"device(s), jax {jax.__version__}, {platform.machine()}, "
           f"{os.cpu_count()} CPU threads, oneDNN {'on' if onednn else 'off'}, freed memory "
-          f"{'kept' if kept else 'returned'}"
+          f"{'kept' if kept else 'returned'}, huge pages "
+          f"{'asked' if huge_pages_asked() else 'not asked'}"
           + (f", conv_impl {'cpu' if jax.default_backend() == 'cpu' else 'xla'}"
              if config.kind != "pconv_unet" else ""))
     print("| size | spectral impl | ms / image | first call (compile) s | GFLOP |")

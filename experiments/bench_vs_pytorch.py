@@ -5,6 +5,7 @@
     python experiments/bench_vs_pytorch.py --sizes 256 512 --dtype bfloat16
     python experiments/bench_vs_pytorch.py --memory --sizes 512 1024
     python experiments/bench_vs_pytorch.py --xla-defaults   # without the per-CPU XLA options
+    python experiments/bench_vs_pytorch.py --no-huge-pages  # malloc on 4 KiB pages only
 
 The PyTorch side is LaMa's published generator rebuilt in `lama_torch.py`, with random weights
 and BatchNorm statistics that become ours through `lama_jax.convert.convert_generator`, exactly
@@ -15,8 +16,10 @@ saturate (random weights otherwise give logits in the hundreds, where every outp
 Each side runs in a process of its own (so that neither framework's threads and allocations
 touch the other's), started with the same malloc settings: `keep_freed_memory()`, which the
 README tells a Python user of lama_jax to call and which speeds PyTorch up as well, or glibc's
-defaults with `--no-keep-memory`. The PyTorch process imports no JAX and the JAX process no
-PyTorch. Timing: each size alternates one PyTorch call (`torch.inference_mode`, eval mode,
+defaults with `--no-keep-memory`; and transparent huge pages for the heap
+(`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` in both processes' environment, as the README tells a
+Linux user), or not with `--no-huge-pages`. The PyTorch process imports no JAX and the JAX
+process no PyTorch. Timing: each size alternates one PyTorch call (`torch.inference_mode`, eval mode,
 `--threads` intra-op threads) and one `Inpainter` call as the README tells a Python user to run
 it (oneDNN flag set, compiled with the options `cpu_inference_options()` picks for this processor,
 or XLA's own with `--xla-defaults`), on the same random image and mask, after one warm-up call each, and
@@ -45,7 +48,7 @@ import tempfile
 
 import numpy as np
 
-from lama_jax.xla_flags import enable_cpu_onednn, keep_freed_memory
+from lama_jax.xla_flags import HUGE_PAGES_TUNABLE, enable_cpu_onednn, keep_freed_memory
 
 SIDES = ("torch", "jax")
 
@@ -141,8 +144,12 @@ class Worker:
             command.append("--no-keep-memory")
         if args.xla_defaults:
             command.append("--xla-defaults")
+        env = dict(os.environ)
+        if not args.no_huge_pages:
+            env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"),
+                                                           HUGE_PAGES_TUNABLE]))
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True)
+                                        text=True, env=env)
         self.version = self._answer()
 
     def _answer(self) -> str:
@@ -178,6 +185,9 @@ def main() -> None:
                         help="glibc's malloc defaults on both sides (for comparison)")
     parser.add_argument("--xla-defaults", action="store_true",
                         help="compile lama_jax with XLA's default options (for comparison)")
+    parser.add_argument("--no-huge-pages", action="store_true",
+                        help="no transparent huge pages for malloc on either side (for "
+                             "comparison)")
     parser.add_argument("--serve", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -197,7 +207,8 @@ def main() -> None:
         workers = start()
         versions = (f"{workers['torch'].version}, {workers['jax'].version}; "
                     f"{platform.machine()}, {os.cpu_count()} CPU threads; freed memory "
-                    f"{'kept' if kept else 'returned'}")
+                    f"{'kept' if kept else 'returned'}, huge pages "
+                    f"{'not asked' if args.no_huge_pages else 'asked'}")
         if args.memory:
             print(f"# Big LaMa, random weights, batch 1, {args.dtype}; {versions}; peak "
                   f"resident memory of a process that loads the model and runs two calls")

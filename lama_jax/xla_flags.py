@@ -9,7 +9,9 @@ first computation. Library users can export `XLA_FLAGS=--xla_cpu_use_onednn=true
 Each call of a compiled program on the CPU allocates its buffers (hundreds of MB for Big LaMa)
 and frees them when it ends; glibc hands memory this large back to the system, so the next
 call takes page faults on all of it again. `keep_freed_memory()`, also before JAX starts, makes
-glibc keep it for reuse (5-14 % off Big LaMa on two cores, more at small sizes).
+glibc keep it for reuse (5-14 % off Big LaMa on two cores, more at small sizes). On Linux,
+`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` in the environment of the process puts that heap on
+transparent huge pages (`huge_pages_asked`; a further 11 % at 256 px on a Zen 3).
 
 XLA:CPU hands matrix products to YNNPACK by default. On x86 processors without AVX-512,
 Eigen's products are the faster ones for LaMa's shapes (Big LaMa in float32 4-7 % faster on a
@@ -38,6 +40,13 @@ NO_YNNPACK = {"xla_cpu_experimental_ynn_fusion_type": ""}  # Eigen's matrix prod
 # threads, no separate mappings for large blocks, freed memory never trimmed.
 _MALLOPT = {"MALLOC_ARENA_MAX": (-8, 1), "MALLOC_MMAP_MAX_": (-4, 0),
             "MALLOC_TRIM_THRESHOLD_": (-1, 2 ** 31 - 1)}
+# The same three as glibc tunables (`GLIBC_TUNABLES=name=value:...`).
+_MALLOC_TUNABLES = ("glibc.malloc.arena_max", "glibc.malloc.mmap_max",
+                    "glibc.malloc.trim_threshold")
+# glibc (2.35 and later) asks the kernel for transparent huge pages for malloc's heap with
+# this tunable. It is read when the process starts, so it has to be in the environment of the
+# Python process (or of `python -m lama_jax.predict`, ...), not set from Python.
+HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1"
 
 
 def enable_cpu_onednn() -> bool:
@@ -119,17 +128,38 @@ def keep_freed_memory() -> bool:
     first allocation, so call this before JAX starts its backend. Does nothing (returns
     False) once it has started (the settings would then reach only some threads), without
     glibc, or where the user has set any of them through `MALLOC_*` environment variables or
-    `GLIBC_TUNABLES`.
+    `GLIBC_TUNABLES` (other tunables, such as `HUGE_PAGES_TUNABLE`, are no obstacle).
+
+    On Linux, huge pages for the heap are a further gain at 256 px: start Python with
+    `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` in its environment (see `huge_pages_asked`).
     """
     # Not imported: JAX has not started. There is no public way to ask whether it has; a JAX
     # without this private function counts as started (the settings are then left alone).
     bridge = sys.modules.get("jax._src.xla_bridge")
     if ((bridge is not None and getattr(bridge, "backends_are_initialized", lambda: True)())
             or platform.libc_ver()[0] != "glibc"
-            or any(name in os.environ for name in (*_MALLOPT, "GLIBC_TUNABLES"))):
+            or any(name in os.environ for name in _MALLOPT)
+            or any(name in _tunables() for name in _MALLOC_TUNABLES)):
         return False
     libc = ctypes.CDLL(None)  # the process's C library
     return all(libc.mallopt(param, value) == 1 for param, value in _MALLOPT.values())
+
+
+def _tunables() -> Dict[str, str]:
+    """The glibc tunables of this process's environment, by name."""
+    pairs = (item.partition("=") for item in os.environ.get("GLIBC_TUNABLES", "").split(":"))
+    return {name: value for name, _, value in pairs if name}
+
+
+def huge_pages_asked() -> bool:
+    """Whether this process was started with glibc's malloc asked for transparent huge pages
+    (`GLIBC_TUNABLES` holding `HUGE_PAGES_TUNABLE`). Big LaMa's
+    Winograd transforms sweep hundreds of MB per call; on 2 MiB pages they miss the TLB less
+    (at 256 px 627 against 707 ms per call on two Zen 3 cores, mean of four processes each;
+    experiments/RESULTS.md). The kernel gives them where transparent huge pages are on
+    (`always` or `madvise` in /sys/kernel/mm/transparent_hugepage/enabled)."""
+    name, _, value = HUGE_PAGES_TUNABLE.partition("=")
+    return _tunables().get(name) == value
 
 
 def enable_compilation_cache() -> Optional[str]:

@@ -70,6 +70,22 @@ def test_freed_memory_is_kept_for_the_next_call():
     assert kept[0] == "True" and kept[1][-15:].count(0) >= 8
 
 
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc setting")
+@pytest.mark.parametrize("tunables,kept,huge", [
+    ("glibc.malloc.hugetlb=1", True, True),  # huge pages alone: the settings still apply
+    ("glibc.malloc.hugetlb=0:glibc.elision.enable=1", True, False),
+    ("glibc.malloc.hugetlb=1:glibc.malloc.arena_max=4", False, True),  # the user's own
+    ("glibc.malloc.trim_threshold=1", False, False)])
+def test_freed_memory_beside_the_users_tunables(tunables, kept, huge):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["GLIBC_TUNABLES"] = tunables
+    out = subprocess.run([sys.executable, "-c", "from lama_jax import xla_flags as f; "
+                          "print(f.keep_freed_memory(), f.huge_pages_asked())"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(kept), str(huge)]
+
+
 def test_freed_memory_is_left_alone_once_jax_has_started():
     jax.devices()  # JAX's threads now have their arenas
     assert not keep_freed_memory()
