@@ -76,11 +76,11 @@ def main() -> None:
                         help="compile with XLA's default options, not those chosen for this "
                              "processor (for comparison)")
     args = parser.parse_args()
+    onednn = not args.no_onednn and enable_cpu_onednn()
+    kept = not args.no_keep_memory and keep_freed_memory()  # both before JAX starts
     if args.impls is None:
         args.impls = [i for i in get_args(SpectralImpl)
                       if i != "cpu" or jax.default_backend() == "cpu"]
-    onednn = not args.no_onednn and enable_cpu_onednn()
-    kept = not args.no_keep_memory and keep_freed_memory()
 
     config = MODELS[args.model]
     variables = random_variables(config)
