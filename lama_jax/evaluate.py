@@ -34,7 +34,7 @@ import jax
 
 from lama_jax.errors import LamaJaxError
 from lama_jax.images import MAX_PIXELS, ImageError, check_size, image_size, is_inside, set_max_pixels
-from lama_jax.inpaint import Inpainter
+from lama_jax.inpaint import SPECTRAL_IMPL_HELP, Inpainter
 from lama_jax.jobs import Job, folder_jobs
 from lama_jax.model_dir import ModelDirError
 from lama_jax.models.ffc import SpectralImpl
@@ -117,9 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="torchvision's vgg16-397923af.pth (or .npz)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per step (all devices)")
     parser.add_argument("--spectral-impl", choices=get_args(SpectralImpl),
-                        help="FFT implementation: fft (jnp.fft), dft (matrix products, for "
-                             "TPU) or cpu (FFT forward, DFT products back on small maps); by "
-                             "default cpu on CPUs and fft elsewhere")
+                        help=SPECTRAL_IMPL_HELP)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier report and predictions in OUTPUT")
     parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS,

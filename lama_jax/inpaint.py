@@ -37,6 +37,10 @@ from lama_jax.refine import Refiner, RefineOptions
 from lama_jax.xla_flags import accepts_options, cpu_inference_options
 
 PAD_MODULO = 8
+# The command-line tools' --spectral-impl, whose default (None) `Inpainter` resolves.
+SPECTRAL_IMPL_HELP = ("FFT implementation: fft (jnp.fft), dft (matrix products, for TPU) or cpu "
+                      "(FFT forward, DFT products back on small maps); by default cpu on CPUs "
+                      "and fft elsewhere")
 
 
 def pad_to_modulo(x: np.ndarray, modulo: int, axes: Tuple[int, int] = (0, 1)) -> np.ndarray:

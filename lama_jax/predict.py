@@ -30,7 +30,7 @@ from tqdm import tqdm
 from lama_jax.hd_strategy import STRATEGIES, HDStrategy
 from lama_jax.images import (MAX_PIXELS, ImageError, is_inside, read_image, read_mask,
                              set_max_pixels, write_png)
-from lama_jax.inpaint import Inpainter
+from lama_jax.inpaint import SPECTRAL_IMPL_HELP, Inpainter
 from lama_jax.jobs import Job, folder_jobs, overwritten_input
 from lama_jax.model_dir import ModelDirError
 from lama_jax.models.ffc import SpectralImpl
@@ -75,9 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--mask", help="mask file for a single photo")
     parser.add_argument("--output", required=True, help="folder for the results")
     parser.add_argument("--spectral-impl", choices=get_args(SpectralImpl),
-                        help="FFT implementation: fft (jnp.fft), dft (matrix products, for "
-                             "TPU) or cpu (FFT forward, DFT products back on small maps); by "
-                             "default cpu on CPUs and fft elsewhere")
+                        help=SPECTRAL_IMPL_HELP)
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     refine = parser.add_argument_group("refinement (official refine_predict; defaults official)")
     refine.add_argument("--refine", action="store_true",

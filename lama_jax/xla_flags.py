@@ -19,8 +19,8 @@ Zen 3 EPYC; with AVX-512, on a Zen 4, YNNPACK's were); `cpu_inference_options()`
 machine, and `Inpainter` compiles with it.
 
 Compiling Big LaMa for one photo size takes seconds (8-9 s at 256 px and 15-30 s at 512 px on
-two CPU cores with `conv_impl="cpu"`); `enable_compilation_cache()` keeps the compiled programs on disk so that the next
-process loads them instead.
+two CPU cores with `conv_impl="cpu"`); `enable_compilation_cache()` keeps the compiled
+programs on disk so that the next process loads them instead.
 """
 
 from __future__ import annotations
@@ -36,13 +36,12 @@ ONEDNN_FLAG = "--xla_cpu_use_onednn=true"
 CACHE_ENV = "LAMA_JAX_CACHE_DIR"  # the cache folder; "" turns the cache off
 DEFAULT_CACHE = os.path.join("~", ".cache", "lama_jax", "jax")
 NO_YNNPACK = {"xla_cpu_experimental_ynn_fusion_type": ""}  # Eigen's matrix products instead
-# glibc's mallopt parameters (malloc.h) and their environment variables: one arena for all
-# threads, no separate mappings for large blocks, freed memory never trimmed.
-_MALLOPT = {"MALLOC_ARENA_MAX": (-8, 1), "MALLOC_MMAP_MAX_": (-4, 0),
-            "MALLOC_TRIM_THRESHOLD_": (-1, 2 ** 31 - 1)}
-# The same three as glibc tunables (`GLIBC_TUNABLES=name=value:...`).
-_MALLOC_TUNABLES = ("glibc.malloc.arena_max", "glibc.malloc.mmap_max",
-                    "glibc.malloc.trim_threshold")
+# The malloc settings of `keep_freed_memory`: one arena for all threads, no separate mappings
+# for large blocks, freed memory never trimmed. Each as (its environment variable, its glibc
+# tunable, its mallopt parameter in malloc.h, the value).
+_MALLOPT = (("MALLOC_ARENA_MAX", "glibc.malloc.arena_max", -8, 1),
+            ("MALLOC_MMAP_MAX_", "glibc.malloc.mmap_max", -4, 0),
+            ("MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold", -1, 2 ** 31 - 1))
 # glibc (2.35 and later) asks the kernel for transparent huge pages for malloc's heap with
 # this tunable. It is read when the process starts, so it has to be in the environment of the
 # Python process (or of `python -m lama_jax.predict`, ...), not set from Python.
@@ -138,11 +137,11 @@ def keep_freed_memory() -> bool:
     bridge = sys.modules.get("jax._src.xla_bridge")
     if ((bridge is not None and getattr(bridge, "backends_are_initialized", lambda: True)())
             or platform.libc_ver()[0] != "glibc"
-            or any(name in os.environ for name in _MALLOPT)
-            or any(name in _tunables() for name in _MALLOC_TUNABLES)):
+            or any(env in os.environ or tunable in _tunables()
+                   for env, tunable, _, _ in _MALLOPT)):
         return False
     libc = ctypes.CDLL(None)  # the process's C library
-    return all(libc.mallopt(param, value) == 1 for param, value in _MALLOPT.values())
+    return all(libc.mallopt(param, value) == 1 for _, _, param, value in _MALLOPT)
 
 
 def _tunables() -> Dict[str, str]:
@@ -153,11 +152,11 @@ def _tunables() -> Dict[str, str]:
 
 def huge_pages_asked() -> bool:
     """Whether this process was started with glibc's malloc asked for transparent huge pages
-    (`GLIBC_TUNABLES` holding `HUGE_PAGES_TUNABLE`). Big LaMa's
-    Winograd transforms sweep hundreds of MB per call; on 2 MiB pages they miss the TLB less
-    (at 256 px 627 against 707 ms per call on two Zen 3 cores, mean of four processes each;
-    experiments/RESULTS.md). The kernel gives them where transparent huge pages are on
-    (`always` or `madvise` in /sys/kernel/mm/transparent_hugepage/enabled)."""
+    (`GLIBC_TUNABLES` holding `HUGE_PAGES_TUNABLE`). Big LaMa's Winograd transforms sweep
+    hundreds of MB per call; on 2 MiB pages they miss the TLB less (at 256 px 627 against
+    707 ms per call on two Zen 3 cores, mean of four processes each; experiments/RESULTS.md).
+    The kernel gives them where transparent huge pages are on (`always` or `madvise` in
+    /sys/kernel/mm/transparent_hugepage/enabled)."""
     name, _, value = HUGE_PAGES_TUNABLE.partition("=")
     return _tunables().get(name) == value
 

@@ -102,12 +102,12 @@ def _dft_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
     full complex DFT as one real product of [Re; Im] of the (symmetric) forward matrix [2H, H]
     with the interleaved spectrum, then C2R along W as one product over (re/im, frequency)."""
     h, w = size
-    b, _, wf, c2 = z.shape
+    b, _, wf, c = z.shape[0], z.shape[1], z.shape[2], z.shape[3] // 2
     _, _, fh_re, fh_im, iw_re, iw_im = _dft_matrices(h, w)
     fh = jnp.asarray(np.concatenate([fh_re, fh_im]))  # [2H, H]: [Re; Im]
-    s = jax.lax.dot_general(fh, z.reshape(b, h, wf, c2 // 2, 2), (((1,), (1,)), ((), ())),
+    s = jax.lax.dot_general(fh, z.reshape(b, h, wf, c, 2), (((1,), (1,)), ((), ())),
                             precision=_HIGHEST)  # [2H, B, Wf, C, 2]
-    s = s.reshape(2, h, b, wf, c2 // 2, 2)  # [Re/Im of the matrix, H, B, Wf, C, re/im]
+    s = s.reshape(2, h, b, wf, c, 2)  # [Re/Im of the matrix, H, B, Wf, C, re/im]
     # Inverse along H (the conjugate matrix): b = (Re + i Im)^* (re + i im).
     b_re = s[0, ..., 0] + s[1, ..., 1]  # [H, B, Wf, C]
     b_im = s[0, ..., 1] - s[1, ..., 0]
