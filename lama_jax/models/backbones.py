@@ -29,7 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lama_jax.models.layers import batch_norm
+from lama_jax.models.layers import batch_norm, lecun_normal_kernel
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 
@@ -38,7 +38,8 @@ def _conv(features: int, kernel: int, stride: int = 1, dilation: int = 1, name: 
           dtype=None) -> nn.Conv:
     pad = dilation * (kernel // 2)
     return nn.Conv(features, (kernel, kernel), strides=stride, padding=pad,
-                   kernel_dilation=dilation, use_bias=False, dtype=dtype, name=name)
+                   kernel_dilation=dilation, use_bias=False, dtype=dtype,
+                   kernel_init=lecun_normal_kernel, name=name)
 
 
 class Bottleneck(nn.Module):
@@ -118,7 +119,8 @@ class VGGFeatures(nn.Module):
             if s:
                 x = pool(x, (2, 2), strides=(2, 2))
             for index in stage:
-                x = nn.relu(nn.Conv(min(64 * 2 ** s, 512), (3, 3), padding=1, name=f"conv{index}")(x))
+                x = nn.relu(nn.Conv(min(64 * 2 ** s, 512), (3, 3), padding=1,
+                                    kernel_init=lecun_normal_kernel, name=f"conv{index}")(x))
                 if self.every_relu:
                     outputs.append(x)  # [B, H / 2^s, W / 2^s, C_s]
             if not self.every_relu:
@@ -145,7 +147,7 @@ class ConvBN(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         pad = [(k // 2, k // 2) for k in self.kernel] if self.same else "VALID"
         x = nn.Conv(self.features, self.kernel, strides=self.stride, padding=pad, use_bias=False,
-                    name="conv")(x)
+                    kernel_init=lecun_normal_kernel, name="conv")(x)
         x = batch_norm(False, "bn", epsilon=INCEPTION_BN_EPSILON)(x)
         return nn.relu(x)
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from lama_jax.models import config_fields
-from lama_jax.models.layers import batch_norm
+from lama_jax.models.layers import batch_norm, lecun_normal_kernel
 from lama_jax.models.official import ConversionError, StateDict, StateDictLayout, weight
 
 
@@ -59,12 +59,13 @@ class Discriminator(nn.Module):
             if n > 0:
                 nf = min(nf * 2, 512)
             x = nn.Conv(nf, (4, 4), strides=stride, padding=2, dtype=self.dtype,
-                        name=f"model{n}_conv")(x)
+                        kernel_init=lecun_normal_kernel, name=f"model{n}_conv")(x)
             if n > 0:
                 x = batch_norm(train, f"model{n}_bn", self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
             features.append(x)
         logits = nn.Conv(1, (4, 4), strides=1, padding=2, dtype=self.dtype,
+                         kernel_init=lecun_normal_kernel,
                          name=f"model{cfg.n_layers + 1}_conv")(x)
         return logits.astype(jnp.float32), features
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lama_jax.models.layers import ModuleDef, reflect_pad
+from lama_jax.models.layers import ModuleDef, lecun_normal_kernel, reflect_pad
 
 SpectralImpl = Literal["fft", "dft", "cpu"]
 # A feature map split into its local and global channel groups. Either may be None when the
@@ -182,7 +182,7 @@ class Conv1x1(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+        kernel = self.param("kernel", lecun_normal_kernel,
                             (1, 1, x.shape[-1], self.features))
         dtype = self.dtype or x.dtype
         return jnp.einsum("...c,cd->...d", x.astype(dtype), kernel[0, 0].astype(dtype))

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 
 from lama_jax.errors import ConfigError
 from lama_jax.models.config_fields import KindConfig
-from lama_jax.models.layers import norm_factory
+from lama_jax.models.layers import lecun_normal_kernel, norm_factory
 
 KIND = "pconv_unet"
 EPSILON = 1e-8  # NVIDIA's guard in sum(1) / (sum(M) + eps)
@@ -67,7 +67,8 @@ class PartialConv2d(nn.Module):
         updated = jnp.clip(seen, 0.0, 1.0)
         ratio = (window / (seen + EPSILON)) * updated
         out = nn.Conv(self.features, (k, k), strides=s, padding=((p, p), (p, p)), use_bias=False,
-                      dtype=self.dtype, name="conv")(x * valid.astype(x.dtype))
+                      dtype=self.dtype, kernel_init=lecun_normal_kernel,
+                      name="conv")(x * valid.astype(x.dtype))
         out = out * ratio.astype(out.dtype)
         if self.use_bias:
             bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
