@@ -34,50 +34,40 @@ LocalGlobal = Tuple[Optional[jax.Array], Optional[jax.Array]]
 
 
 # ------------------------------------------------------------------------------------------
-# The orthonormal 2-D real FFT over H and W, two implementations.
+# The orthonormal 2-D real FFT over H and W, three implementations.
 
-def _dft_matrices(h: int, w: int):
-    """Real and imaginary parts of the orthonormal DFT matrices used by the "dft" impl.
+def _dft_matrices(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The orthonormal DFT matrices of the DFT products, real and imaginary parts stacked:
 
-    Built with numpy in float64 at trace time (shapes are static), so they are constants of
-    the compiled program.
+    * forward along W (real -> half spectrum), e^{-2 pi i k w / W} / sqrt(W): [2, Wf, W];
+    * the full DFT along H, e^{-2 pi i u h / H} / sqrt(H) (symmetric): [2, H, H];
+    * the C2R inverse along W, Hermitian weights 1 for DC and Nyquist and 2 elsewhere, and
+      e^{+2 pi i k w / W} / sqrt(W): [2, Wf, W]. The sine terms vanish for DC and Nyquist,
+      so their imaginary parts are ignored exactly as a C2R transform ignores them.
+
+    Built with numpy in float64 at trace time (shapes are static) and rounded to float32, so
+    they are constants of the compiled program.
     """
     wf = w // 2 + 1
-    # Forward along W (real -> half spectrum): e^{-2 pi i k w / W} / sqrt(W), [W, Wf].
-    ang_w = 2.0 * np.pi * np.outer(np.arange(w), np.arange(wf)) / w
-    fw_re, fw_im = np.cos(ang_w) / np.sqrt(w), -np.sin(ang_w) / np.sqrt(w)
-    # Full DFT along H: e^{-2 pi i u h / H} / sqrt(H), [H, H] (symmetric).
-    ang_h = 2.0 * np.pi * np.outer(np.arange(h), np.arange(h)) / h
-    fh_re, fh_im = np.cos(ang_h) / np.sqrt(h), -np.sin(ang_h) / np.sqrt(h)
-    # Inverse along W (half spectrum -> real, C2R): Hermitian weights 1 for DC and Nyquist,
-    # 2 elsewhere; the sine terms vanish for DC and Nyquist, so their imaginary parts are
-    # ignored exactly as a C2R transform ignores them. [Wf, W].
-    weight = np.full(wf, 2.0)
+    ang_w = 2.0 * np.pi * np.outer(np.arange(wf), np.arange(w)) / w  # [Wf, W]
+    ang_h = 2.0 * np.pi * np.outer(np.arange(h), np.arange(h)) / h  # [H, H]
+    forward_w = np.stack([np.cos(ang_w), -np.sin(ang_w)]) / np.sqrt(w)
+    full_h = np.stack([np.cos(ang_h), -np.sin(ang_h)]) / np.sqrt(h)
+    weight = np.full((wf, 1), 2.0)
     weight[0] = 1.0
     if w % 2 == 0:
         weight[-1] = 1.0
-    iw_re = weight[:, None] * np.cos(ang_w.T) / np.sqrt(w)
-    iw_im = -weight[:, None] * np.sin(ang_w.T) / np.sqrt(w)
-    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
-    return tuple(map(f32, (fw_re, fw_im, fh_re, fh_im, iw_re, iw_im)))
+    inverse_w = weight * np.stack([np.cos(ang_w), -np.sin(ang_w)]) / np.sqrt(w)
+    return tuple(np.asarray(m, np.float32) for m in (forward_w, full_h, inverse_w))
 
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def _ein(spec: str, a: jax.Array, b: jax.Array) -> jax.Array:
-    return jnp.einsum(spec, a, b, precision=_HIGHEST)
-
-
-def _interleave(re: jax.Array, im: jax.Array) -> jax.Array:
-    """re, im [B, H, Wf, C] -> [B, H, Wf, 2C] as [c0.re, c0.im, c1.re, ...]."""
-    b, h, wf, c = re.shape
-    return jnp.stack([re, im], axis=-1).reshape(b, h, wf, 2 * c)
-
-
 def _fft_forward(x: jax.Array) -> jax.Array:
-    f = jnp.fft.rfft2(x, axes=(1, 2), norm="ortho")
-    return _interleave(jnp.real(f), jnp.imag(f))
+    f = jnp.fft.rfft2(x, axes=(1, 2), norm="ortho")  # [B, H, Wf, C] complex
+    b, h, wf, c = f.shape
+    return jnp.stack([jnp.real(f), jnp.imag(f)], axis=-1).reshape(b, h, wf, 2 * c)
 
 
 def _fft_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
@@ -88,13 +78,20 @@ def _fft_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
 
 
 def _dft_forward(x: jax.Array) -> jax.Array:
-    _, h, w, _ = x.shape
-    fw_re, fw_im, fh_re, fh_im, _, _ = _dft_matrices(h, w)
-    a_re = _ein("bhwc,wk->bhkc", x, fw_re)  # [B, H, Wf, C]
-    a_im = _ein("bhwc,wk->bhkc", x, fw_im)
-    re = _ein("uh,bhkc->bukc", fh_re, a_re) - _ein("uh,bhkc->bukc", fh_im, a_im)
-    im = _ein("uh,bhkc->bukc", fh_re, a_im) + _ein("uh,bhkc->bukc", fh_im, a_re)
-    return _interleave(re, im)
+    """The forward as two matrix products: along W one real product with [Re; Im] of the
+    half-spectrum matrix, then along H the full complex DFT as one real product of [Re; Im]
+    of its matrix with both parts of the first, and one transposition of the result."""
+    b, h, w, c = x.shape
+    forward_w, full_h, _ = _dft_matrices(h, w)
+    wf = forward_w.shape[1]
+    a = jax.lax.dot_general(jnp.asarray(forward_w.reshape(2 * wf, w)), x,
+                            (((1,), (2,)), ((), ())), precision=_HIGHEST)  # [2Wf, B, H, C]
+    r = jax.lax.dot_general(jnp.asarray(full_h.reshape(2 * h, h)), a, (((1,), (2,)), ((), ())),
+                            precision=_HIGHEST)  # [2H, 2Wf, B, C]
+    r = r.reshape(2, h, 2, wf, b, c)  # [Re/Im of the matrix, H, re/im, Wf, B, C]
+    re = r[0, :, 0] - r[1, :, 1]  # [H, Wf, B, C]
+    im = r[0, :, 1] + r[1, :, 0]
+    return jnp.stack([re, im], axis=-1).transpose(2, 0, 1, 3, 4).reshape(b, h, wf, 2 * c)
 
 
 def _dft_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
@@ -103,18 +100,16 @@ def _dft_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
     with the interleaved spectrum, then C2R along W as one product over (re/im, frequency)."""
     h, w = size
     b, _, wf, c = z.shape[0], z.shape[1], z.shape[2], z.shape[3] // 2
-    _, _, fh_re, fh_im, iw_re, iw_im = _dft_matrices(h, w)
-    fh = jnp.asarray(np.concatenate([fh_re, fh_im]))  # [2H, H]: [Re; Im]
-    s = jax.lax.dot_general(fh, z.reshape(b, h, wf, c, 2), (((1,), (1,)), ((), ())),
-                            precision=_HIGHEST)  # [2H, B, Wf, C, 2]
+    _, full_h, inverse_w = _dft_matrices(h, w)
+    s = jax.lax.dot_general(jnp.asarray(full_h.reshape(2 * h, h)), z.reshape(b, h, wf, c, 2),
+                            (((1,), (1,)), ((), ())), precision=_HIGHEST)  # [2H, B, Wf, C, 2]
     s = s.reshape(2, h, b, wf, c, 2)  # [Re/Im of the matrix, H, B, Wf, C, re/im]
     # Inverse along H (the conjugate matrix): b = (Re + i Im)^* (re + i im).
     b_re = s[0, ..., 0] + s[1, ..., 1]  # [H, B, Wf, C]
     b_im = s[0, ..., 1] - s[1, ..., 0]
     # C2R along W: Re(sum_k weight_k X_k e^{+2 pi i k w / W}) / sqrt(W).
-    iw = jnp.asarray(np.stack([iw_re, iw_im]))  # [2, Wf, W]
-    y = jax.lax.dot_general(jnp.stack([b_re, b_im]), iw, (((0, 3), (0, 1)), ((), ())),
-                            precision=_HIGHEST)  # [H, B, C, W]
+    y = jax.lax.dot_general(jnp.stack([b_re, b_im]), jnp.asarray(inverse_w),
+                            (((0, 3), (0, 1)), ((), ())), precision=_HIGHEST)  # [H, B, C, W]
     return y.transpose(1, 0, 3, 2)  # [B, H, W, C]
 
 
