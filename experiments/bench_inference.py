@@ -2,13 +2,17 @@
 JAX backend.
 
     python experiments/bench_inference.py     # 256, 512, 1024 px; each spectral impl
-    python experiments/bench_inference.py --sizes 256 512 --repeats 5 --impls fft
+    python experiments/bench_inference.py --sizes 256 512 --repeats 9 --impls cpu fft
     python experiments/bench_inference.py --model pconv --sizes 512   # the PConv baseline
     python experiments/bench_inference.py --xla-defaults   # without the per-CPU XLA options
 
 Prints a Markdown table of the median milliseconds per image (after one warm-up call that
-compiles), the compile time and XLA's FLOP count of the call. The timed call is the same jitted function `Inpainter` uses,
-on device-resident inputs, synchronised with `block_until_ready`.
+compiles), the compile time and XLA's FLOP count of the call. The timed call is the same jitted
+function `Inpainter` uses, on device-resident inputs, synchronised with `block_until_ready`.
+At each size the spectral implementations are compiled first and then called in turn, one call
+each per round, so that a drift of the machine's speed during the run reaches all of them alike;
+the last column is the median over rounds of the first implementation's time over this one's
+(above 1: this one is faster).
 """
 
 from __future__ import annotations
@@ -41,21 +45,29 @@ def random_variables(config, seed: int = 0):
     return jax.jit(lambda k: build_generator(config).init(k, x))(jax.random.key(seed))
 
 
-def time_inpainter(inpainter: Inpainter, size: int, repeats: int) -> tuple[float, float, float]:
-    """(compile + first run seconds, median seconds per image, XLA's FLOPs) at size x size."""
+def time_inpainters(inpainters: list[Inpainter], size: int, repeats: int
+                    ) -> list[tuple[float, float, float, float]]:
+    """Per inpainter at size x size: (compile + first run seconds, median seconds per image,
+    median paired ratio of the first inpainter's time to this one's, XLA's FLOPs).
+
+    The inpainters are compiled first, then called in turn `repeats` times."""
     rng = np.random.default_rng(0)
-    image = jax.device_put(rng.random((1, size, size, 3), dtype=np.float32))
+    image = jax.device_put(rng.random((1, size, size, 3), dtype=np.float32))  # [1, S, S, 3]
     mask = jax.device_put((rng.random((1, size, size, 1)) > 0.7).astype(np.float32))
-    start = time.perf_counter()
-    inpainter._apply(inpainter.variables, image, mask).block_until_ready()
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
+
+    def seconds(inpainter: Inpainter) -> float:
         start = time.perf_counter()
         inpainter._apply(inpainter.variables, image, mask).block_until_ready()
-        times.append(time.perf_counter() - start)
-    flops = compiled_flops(inpainter._apply.lower(inpainter.variables, image, mask).compile())
-    return first, statistics.median(times), flops
+        return time.perf_counter() - start
+
+    firsts = [seconds(inpainter) for inpainter in inpainters]
+    rounds = [[seconds(inpainter) for inpainter in inpainters] for _ in range(repeats)]
+    rows = []
+    for i, inpainter in enumerate(inpainters):
+        flops = compiled_flops(inpainter._apply.lower(inpainter.variables, image, mask).compile())
+        rows.append((firsts[i], statistics.median(r[i] for r in rounds),
+                     statistics.median(r[0] / r[i] for r in rounds), flops))
+    return rows
 
 
 def main() -> None:
@@ -67,7 +79,7 @@ def main() -> None:
                         help="spectral implementations (default: all; cpu only on a CPU)")
     parser.add_argument("--model", choices=sorted(MODELS), default="big")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-onednn", action="store_true",
                         help="keep XLA:CPU's default kernels (for comparison)")
     parser.add_argument("--no-keep-memory", action="store_true",
@@ -95,18 +107,20 @@ def main() -> None:
           f"{'asked' if huge_pages_asked() else 'not asked'}"
           + (f", conv_impl {'cpu' if jax.default_backend() == 'cpu' else 'xla'}"
              if config.kind != "pconv_unet" else ""))
-    print("| size | spectral impl | ms / image | first call (compile) s | GFLOP |")
-    print("|---:|---|---:|---:|---:|")
     fourier = config.kind == "ffc_resnet"
-    for impl in args.impls if fourier else ["fft"]:  # the others have no spectral transform
-        inpainter = Inpainter(config, variables, spectral_impl=impl, dtype=dtype,
-                              compiler_options={} if args.xla_defaults else None)
-        print(f"# XLA options: {inpainter.compiler_options or 'default'}")
-        for size in args.sizes:
-            first, median, flops = time_inpainter(inpainter, size, args.repeats)
+    impls = args.impls if fourier else ["fft"]  # the others have no spectral transform
+    inpainters = [Inpainter(config, variables, spectral_impl=impl, dtype=dtype,
+                            compiler_options={} if args.xla_defaults else None)
+                  for impl in impls]
+    print(f"# XLA options: {inpainters[0].compiler_options or 'default'}")
+    print(f"| size | spectral impl | ms / image | first call (compile) s | GFLOP "
+          f"| paired ratio to {impls[0] if fourier else '-'} |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for size in args.sizes:
+        for impl, (first, median, ratio, flops) in zip(
+                impls, time_inpainters(inpainters, size, args.repeats)):
             print(f"| {size} | {impl if fourier else '-'} | {median * 1e3:.1f} | {first:.1f} "
-                  f"| {flops / 1e9:.0f} |", flush=True)
-
+                  f"| {flops / 1e9:.0f} | {ratio:.3f} |", flush=True)
 
 if __name__ == "__main__":
     main()
