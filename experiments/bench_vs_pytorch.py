@@ -6,6 +6,7 @@
     python experiments/bench_vs_pytorch.py --memory --sizes 512 1024
     python experiments/bench_vs_pytorch.py --xla-defaults   # without the per-CPU XLA options
     python experiments/bench_vs_pytorch.py --no-huge-pages  # malloc on 4 KiB pages only
+    python experiments/bench_vs_pytorch.py --device gpu --sizes 256 512 1024  # one GPU
 
 The PyTorch side is LaMa's published generator rebuilt in `lama_torch.py`, with random weights
 and BatchNorm statistics that become ours through `lama_jax.convert.convert_generator`, exactly
@@ -32,7 +33,13 @@ photos with wide masks (the masks and photos need the data extra, `pip install -
 what bfloat16 costs in accuracy.
 
 `--memory`: a fresh pair of processes per size, two calls each; reports the peak resident
-memory of each process (weights included).
+memory of each process (weights included), or with `--device gpu` the peak GPU memory each
+framework's allocator held.
+
+`--device gpu`: both sides on the machine's first CUDA GPU (PyTorch with CUDA, jaxlib with
+its CUDA plugin), JAX without preallocating GPU memory so that the two fit side by side, and
+autocast on the GPU for bfloat16. Each timed call is still the whole of what a user calls:
+photo and mask in from host memory, the result back in host memory.
 """
 
 from __future__ import annotations
@@ -79,13 +86,14 @@ def sample_photo_pairs(size: int, count: int = 4):
     return pairs
 
 
-def serve(side: str, weights: str, dtype: str, threads: int, xla_defaults: bool) -> None:
+def serve(side: str, weights: str, dtype: str, threads: int, xla_defaults: bool,
+          device: str) -> None:
     """A worker process: builds one side from the state dict in `weights` and answers the
     parent's commands, one per stdin line, each with one "ok ..." stdout line:
     `run SIZE OUT` (one call on `random_input(SIZE)`, output saved to OUT; answers the
     seconds), `photos SIZE OUT` (outputs on `sample_photo_pairs(SIZE)`; the JAX side also
     saves its float32 outputs to OUT.float32.npy when `dtype` is bfloat16) and `peak` (peak
-    resident GiB)."""
+    resident GiB, or on a GPU the framework's peak GiB of GPU memory)."""
     import time
 
     arrays = dict(np.load(weights))
@@ -95,10 +103,15 @@ def serve(side: str, weights: str, dtype: str, threads: int, xla_defaults: bool)
         import lama_torch
 
         torch.set_num_threads(threads)
-        model, torch_dtype = lama_torch.from_arrays(arrays), getattr(torch, dtype)
+        if device == "gpu" and not torch.cuda.is_available():
+            raise SystemExit("bench_vs_pytorch: --device gpu, but PyTorch sees no CUDA GPU")
+        where = torch.device("cuda" if device == "gpu" else "cpu")
+        model, torch_dtype = lama_torch.from_arrays(arrays).to(where), getattr(torch, dtype)
         call = lambda image, mask: lama_torch.torch_inpaint(model, image, mask, torch_dtype)  # noqa: E731
         reference = None
-        version = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        version = (f"torch {torch.__version__} on {torch.cuda.get_device_name(where)}"
+                   if device == "gpu" else
+                   f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
     else:
         enable_cpu_onednn()  # before JAX starts
         import jax
@@ -112,7 +125,11 @@ def serve(side: str, weights: str, dtype: str, threads: int, xla_defaults: bool)
                          compiler_options=options)
         reference = (Inpainter(config, variables, compiler_options=options)
                      if dtype != "float32" else None)
-        version = f"jax {jax.__version__} (XLA options {call.compiler_options or 'default'})"
+        if jax.default_backend() != device:
+            raise SystemExit(f"bench_vs_pytorch: --device {device}, but JAX runs on "
+                             f"{jax.default_backend()}")
+        version = (f"jax {jax.__version__} on {jax.devices()[0].device_kind} "
+                   f"(XLA options {call.compiler_options or 'default'})")
     del arrays
     print("ok", version, flush=True)
     for line in sys.stdin:
@@ -131,20 +148,32 @@ def serve(side: str, weights: str, dtype: str, threads: int, xla_defaults: bool)
                 np.save(rest[1] + ".float32.npy", np.stack([reference(p, h) for p, h in pairs]))
             print("ok", flush=True)
         elif command == "peak":
-            print("ok", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, flush=True)
+            if device == "cpu":
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 2 ** 10
+            elif side == "torch":
+                peak = torch.cuda.max_memory_allocated()
+            else:
+                peak = jax.devices()[0].memory_stats()["peak_bytes_in_use"]
+            print("ok", peak / 2 ** 30, flush=True)
 
 
 class Worker:
     """The parent's handle on one `serve` process."""
 
     def __init__(self, side: str, weights: str, args: argparse.Namespace):
+        self.side = side
         command = [sys.executable, os.path.abspath(__file__), "--serve", side, "--weights",
                    weights, "--dtype", args.dtype, "--threads", str(args.threads)]
         if args.no_keep_memory:
             command.append("--no-keep-memory")
         if args.xla_defaults:
             command.append("--xla-defaults")
+        command += ["--device", args.device]
         env = dict(os.environ)
+        if args.device == "cpu":  # on a machine with a GPU too
+            env.update(JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+        else:  # JAX takes 75 % of the GPU's memory by default; PyTorch needs some
+            env.update(JAX_PLATFORMS="cuda", XLA_PYTHON_CLIENT_PREALLOCATE="false")
         if not args.no_huge_pages:
             env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"),
                                                            HUGE_PAGES_TUNABLE]))
@@ -156,7 +185,8 @@ class Worker:
         for line in self.process.stdout:
             if line.startswith("ok"):
                 return line[2:].strip()
-        raise RuntimeError(f"the worker exited with {self.process.wait()}")
+        raise SystemExit(f"bench_vs_pytorch: the {self.side} worker exited with "
+                         f"{self.process.wait()}")
 
     def ask(self, command: str) -> str:
         """Sends one command; returns the worker's answer."""
@@ -179,6 +209,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="PyTorch's intra-op threads (XLA uses every core)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
+                        help="where both sides run (gpu: the first CUDA GPU)")
     parser.add_argument("--memory", action="store_true",
                         help="peak memory per framework and size, each in its own process")
     parser.add_argument("--no-keep-memory", action="store_true",
@@ -193,7 +225,8 @@ def main() -> None:
     args = parser.parse_args()
     kept = not args.no_keep_memory and keep_freed_memory()  # before either side starts
     if args.serve:
-        serve(args.serve, args.weights, args.dtype, args.threads, args.xla_defaults)
+        serve(args.serve, args.weights, args.dtype, args.threads, args.xla_defaults,
+              args.device)
         return
 
     import lama_torch
@@ -210,8 +243,9 @@ def main() -> None:
                     f"{'kept' if kept else 'returned'}, huge pages "
                     f"{'not asked' if args.no_huge_pages else 'asked'}")
         if args.memory:
+            what = "GPU memory" if args.device == "gpu" else "resident memory"
             print(f"# Big LaMa, random weights, batch 1, {args.dtype}; {versions}; peak "
-                  f"resident memory of a process that loads the model and runs two calls")
+                  f"{what} of a process that loads the model and runs two calls")
             print("| size | PyTorch GiB | lama_jax GiB |")
             print("|---:|---:|---:|")
             for i, size in enumerate(args.sizes):

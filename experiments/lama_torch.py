@@ -158,13 +158,15 @@ def randomise(model, seed=0):
 
 
 def torch_inpaint(model, image, mask, dtype=torch.float32):
-    """Official predict on an already 8-divisible photo: masked input, composite."""
-    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype,
+    """Official predict on an already 8-divisible photo: masked input, composite, on the
+    model's device (image [H, W, 3] and mask [H, W] numpy in, [H, W, 3] numpy out)."""
+    device = next(model.parameters()).device
+    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype,
                                                  enabled=dtype != torch.float32):
-        x = torch.from_numpy(image).permute(2, 0, 1)[None]
-        m = torch.from_numpy(mask)[None, None]
+        x = torch.from_numpy(image).to(device).permute(2, 0, 1)[None]  # [1, 3, H, W]
+        m = torch.from_numpy(mask).to(device)[None, None]  # [1, 1, H, W]
         pred = model(torch.cat([x * (1 - m), m], dim=1)).float()
-        return (m * pred + (1 - m) * x)[0].permute(1, 2, 0).numpy()
+        return (m * pred + (1 - m) * x)[0].permute(1, 2, 0).cpu().numpy()
 
 
 def from_arrays(arrays: dict) -> LamaGenerator:
