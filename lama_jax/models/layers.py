@@ -109,8 +109,8 @@ def lecun_normal_kernel(key: jax.Array, shape: tuple, dtype: Any = jnp.float32) 
     """flax's `nn.initializers.lecun_normal()` for a [..., C_in, C_out] kernel, drawn as one
     [prod(shape[:-1]), C_out] matrix and reshaped: the same numbers and the same fan-in
     (JAX's threefry numbers the elements in row-major order, whatever the rank), but XLA:CPU
-    (jaxlib 0.10.2) compiles a draw of rank 4 in about 1.6 s against 0.2-0.5 s for rank 2,
-    which made initialising a network take most of a training run's start on a CPU."""
+    (jaxlib 0.10.2) compiles a draw of rank 4 in about 1.6 s against 0.2-0.5 s for rank 2:
+    initialising the demo's networks compiles in half the time (experiments/RESULTS.md)."""
     matrix = (math.prod(shape[:-1]), shape[-1])
     return nn.initializers.lecun_normal()(key, matrix, dtype).reshape(shape)
 
