@@ -122,5 +122,6 @@ def main() -> None:
             print(f"| {size} | {impl if fourier else '-'} | {median * 1e3:.1f} | {first:.1f} "
                   f"| {flops / 1e9:.0f} | {ratio:.3f} |", flush=True)
 
+
 if __name__ == "__main__":
     main()

@@ -39,8 +39,9 @@ LocalGlobal = Tuple[Optional[jax.Array], Optional[jax.Array]]
 def _dft_matrices(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The orthonormal DFT matrices of the DFT products, real and imaginary parts stacked:
 
-    * forward along W (real -> half spectrum), e^{-2 pi i k w / W} / sqrt(W): [2, Wf, W];
-    * the full DFT along H, e^{-2 pi i u h / H} / sqrt(H) (symmetric): [2, H, H];
+    * forward along W (real -> half spectrum), e^{-2 pi i k w / W} / sqrt(W): [2Wf, W], the
+      real rows first;
+    * the full DFT along H, e^{-2 pi i u h / H} / sqrt(H) (symmetric): [2H, H], likewise;
     * the C2R inverse along W, Hermitian weights 1 for DC and Nyquist and 2 elsewhere, and
       e^{+2 pi i k w / W} / sqrt(W): [2, Wf, W]. The sine terms vanish for DC and Nyquist,
       so their imaginary parts are ignored exactly as a C2R transform ignores them.
@@ -51,8 +52,8 @@ def _dft_matrices(h: int, w: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     wf = w // 2 + 1
     ang_w = 2.0 * np.pi * np.outer(np.arange(wf), np.arange(w)) / w  # [Wf, W]
     ang_h = 2.0 * np.pi * np.outer(np.arange(h), np.arange(h)) / h  # [H, H]
-    forward_w = np.stack([np.cos(ang_w), -np.sin(ang_w)]) / np.sqrt(w)
-    full_h = np.stack([np.cos(ang_h), -np.sin(ang_h)]) / np.sqrt(h)
+    forward_w = np.concatenate([np.cos(ang_w), -np.sin(ang_w)]) / np.sqrt(w)
+    full_h = np.concatenate([np.cos(ang_h), -np.sin(ang_h)]) / np.sqrt(h)
     weight = np.full((wf, 1), 2.0)
     weight[0] = 1.0
     if w % 2 == 0:
@@ -83,10 +84,10 @@ def _dft_forward(x: jax.Array) -> jax.Array:
     of its matrix with both parts of the first, and one transposition of the result."""
     b, h, w, c = x.shape
     forward_w, full_h, _ = _dft_matrices(h, w)
-    wf = forward_w.shape[1]
-    a = jax.lax.dot_general(jnp.asarray(forward_w.reshape(2 * wf, w)), x,
-                            (((1,), (2,)), ((), ())), precision=_HIGHEST)  # [2Wf, B, H, C]
-    r = jax.lax.dot_general(jnp.asarray(full_h.reshape(2 * h, h)), a, (((1,), (2,)), ((), ())),
+    wf = forward_w.shape[0] // 2
+    a = jax.lax.dot_general(jnp.asarray(forward_w), x, (((1,), (2,)), ((), ())),
+                            precision=_HIGHEST)  # [2Wf, B, H, C]
+    r = jax.lax.dot_general(jnp.asarray(full_h), a, (((1,), (2,)), ((), ())),
                             precision=_HIGHEST)  # [2H, 2Wf, B, C]
     r = r.reshape(2, h, 2, wf, b, c)  # [Re/Im of the matrix, H, re/im, Wf, B, C]
     re = r[0, :, 0] - r[1, :, 1]  # [H, Wf, B, C]
@@ -101,7 +102,7 @@ def _dft_inverse(z: jax.Array, size: Tuple[int, int]) -> jax.Array:
     h, w = size
     b, _, wf, c = z.shape[0], z.shape[1], z.shape[2], z.shape[3] // 2
     _, full_h, inverse_w = _dft_matrices(h, w)
-    s = jax.lax.dot_general(jnp.asarray(full_h.reshape(2 * h, h)), z.reshape(b, h, wf, c, 2),
+    s = jax.lax.dot_general(jnp.asarray(full_h), z.reshape(b, h, wf, c, 2),
                             (((1,), (1,)), ((), ())), precision=_HIGHEST)  # [2H, B, Wf, C, 2]
     s = s.reshape(2, h, b, wf, c, 2)  # [Re/Im of the matrix, H, B, Wf, C, re/im]
     # Inverse along H (the conjugate matrix): b = (Re + i Im)^* (re + i im).
